@@ -1,0 +1,1 @@
+"""Batched Kronos inference: sampling, the recompute oracle and the continuous-batching engine."""

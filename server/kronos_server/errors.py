@@ -1,0 +1,84 @@
+"""The one error taxonomy of Kronos Serve.
+
+Every error the domain raises derives from :class:`KronosError` and carries a stable
+``code`` (the name of a gRPC status code). Transports map it once: the gRPC layer uses
+the code directly, the REST bridge through :data:`HTTP_STATUS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KronosError(Exception):
+    """Base class; ``code`` is a gRPC status code name, ``field`` names the culprit."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = dict(details or {})
+        if field is not None:
+            self.details.setdefault("field", field)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInputError(KronosError):
+    """The client sent something we refuse: the message names the field."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class OverloadedError(KronosError):
+    """Admission limit reached: the request was not queued."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class CancelledError(KronosError):
+    """The request was cancelled before it finished."""
+
+    code = "CANCELLED"
+
+
+class DeadlineExceededError(KronosError):
+    """The request ran past its deadline; its rows were freed."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class UnavailableError(KronosError):
+    """The engine is not running (starting up or draining)."""
+
+    code = "UNAVAILABLE"
+
+
+class CheckpointError(KronosError):
+    """A model directory is missing, unreadable or does not match the architecture."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class InternalError(KronosError):
+    """A real fault of ours; transports answer with a generic message."""
+
+    code = "INTERNAL"
+
+
+# The single mapping from status code name to HTTP status, used by the REST bridge.
+HTTP_STATUS: dict[str, int] = {
+    "OK": 200,
+    "INVALID_ARGUMENT": 422,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 503,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+}

@@ -1,0 +1,1 @@
+"""The transport-neutral forecast domain: request types, validation, pre/post-processing."""

@@ -1,0 +1,182 @@
+"""Validation and normalisation of one series (spec §4): SeriesInput -> PreparedSeries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kronos_server.errors import InvalidInputError
+from kronos_server.forecast import calendar
+from kronos_server.forecast.limits import Limits
+from kronos_server.forecast.types import PRICE_FIELDS, PreparedSeries, ResolvedSampling, SamplingParams, SeriesInput
+
+NORM_EPS = np.float32(1e-5)
+
+
+def _bad(field: str, message: str) -> InvalidInputError:
+    return InvalidInputError(f"{field}: {message}", field=field)
+
+
+def resolve_sampling(p: SamplingParams, limits: Limits) -> ResolvedSampling:
+    """Apply server defaults and check every sampling setting."""
+    t = limits.default_temperature if p.temperature is None else float(p.temperature)
+    k = limits.default_top_k if p.top_k is None else int(p.top_k)
+    top_p = limits.default_top_p if p.top_p is None else float(p.top_p)
+    s = limits.default_sample_count if p.sample_count is None else int(p.sample_count)
+    if not math.isfinite(t) or t <= 0:
+        raise _bad("temperature", f"must be a finite number > 0, got {t}")
+    if k < 0:
+        raise _bad("top_k", f"must be >= 0 (0 disables it), got {k}")
+    if not math.isfinite(top_p) or not 0 < top_p <= 1:
+        raise _bad("top_p", f"must lie in (0, 1], got {top_p}")
+    if not 1 <= s <= limits.max_sample_count:
+        raise _bad("sample_count", f"must lie in [1, {limits.max_sample_count}], got {s}")
+    if p.seed is not None and not 0 <= int(p.seed) < 2**63:
+        raise _bad("seed", f"must lie in [0, 2^63), got {p.seed}")
+    qs = tuple(float(q) for q in p.quantiles)
+    if len(qs) > limits.max_quantiles:
+        raise _bad("quantiles", f"at most {limits.max_quantiles} values, got {len(qs)}")
+    for i, q in enumerate(qs):
+        if not math.isfinite(q) or not 0 < q < 1:
+            raise _bad(f"quantiles[{i}]", f"must lie in (0, 1), got {q}")
+    return ResolvedSampling(t, k, top_p, s, None if p.seed is None else int(p.seed), qs)
+
+
+def _column(name: str, values: np.ndarray | None, n: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if arr.shape[0] != n:
+        raise _bad(name, f"has {arr.shape[0]} values but timestamps has {n}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise _bad(f"{name}[{i}]", f"must be a finite number, got {arr[i]}")
+    return arr
+
+
+def _check_candles(cols: dict[str, np.ndarray]) -> None:
+    for name in PRICE_FIELDS:
+        bad = np.flatnonzero(cols[name] <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise _bad(f"{name}[{i}]", f"prices must be > 0, got {cols[name][i]}")
+    o, h, lo, c = (cols[k] for k in PRICE_FIELDS)
+    checks = (
+        ("high", h < lo, "high is below low"),
+        ("high", h < np.maximum(o, c), "high is below open or close"),
+        ("low", lo > np.minimum(o, c), "low is above open or close"),
+    )
+    for name, mask, why in checks:
+        bad = np.flatnonzero(mask)
+        if bad.size:
+            i = int(bad[0])
+            raise _bad(f"{name}[{i}]", f"{why} (open {o[i]}, high {h[i]}, low {lo[i]}, close {c[i]})")
+    for name in ("volume", "amount"):
+        if name in cols:
+            bad = np.flatnonzero(cols[name] < 0)
+            if bad.size:
+                i = int(bad[0])
+                raise _bad(f"{name}[{i}]", f"must be >= 0, got {cols[name][i]}")
+
+
+def _check_increasing(name: str, ts: np.ndarray) -> None:
+    if ts.size > 1:
+        bad = np.flatnonzero(np.diff(ts) <= 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise _bad(f"{name}[{i}]", "timestamps must be strictly increasing")
+
+
+def future_timestamps(history: np.ndarray, pred_len: int) -> np.ndarray:
+    """Continue the history's own interval (the median spacing) for ``pred_len`` steps."""
+    if history.size < 2:
+        raise _bad("prediction_timestamps", "needed when the history has fewer than 2 rows")
+    step = int(np.median(np.diff(history)))
+    return history[-1] + step * np.arange(1, pred_len + 1, dtype=np.int64)
+
+
+def _future(series: SeriesInput, ts: np.ndarray, limits: Limits) -> np.ndarray:
+    pred_len = series.pred_len
+    if pred_len is not None and not 1 <= pred_len <= limits.max_context:
+        raise _bad("pred_len", f"must lie in [1, max_context={limits.max_context}], got {pred_len}")
+    if series.prediction_timestamps is None or len(series.prediction_timestamps) == 0:
+        if pred_len is None:
+            raise _bad("pred_len", "give pred_len or prediction_timestamps")
+        return future_timestamps(ts, pred_len)
+    fut = np.asarray(series.prediction_timestamps, dtype=np.int64).reshape(-1)
+    if pred_len is not None and fut.size != pred_len:
+        raise _bad("prediction_timestamps", f"has {fut.size} timestamps but pred_len is {pred_len}")
+    if fut.size > limits.max_context:
+        raise _bad("prediction_timestamps", f"{fut.size} steps exceed max_context={limits.max_context}")
+    if fut[0] <= ts[-1]:
+        raise _bad("prediction_timestamps[0]", "must be after the last history timestamp")
+    _check_increasing("prediction_timestamps", fut)
+    return fut
+
+
+def fill_volume_amount(cols: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spec §4.2-4.3: no volume zeroes amount too; no amount derives it from volume."""
+    if "volume" not in cols:
+        return np.zeros(n), np.zeros(n)
+    if "amount" not in cols:
+        mean_price = (cols["open"] + cols["high"] + cols["low"] + cols["close"]) / 4.0
+        return cols["volume"], cols["volume"] * mean_price
+    return cols["volume"], cols["amount"]
+
+
+def normalize(x: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float32 [n, 6] -> (clipped z-scores, mean, population std) with numpy's float32 sums.
+
+    Statistics are taken per contiguous column, the summation order of the original
+    (spec §4.6); a row-major reduction or torch would shift normalised prices.
+    """
+    cols = np.asfortranarray(x, dtype=np.float32)
+    mean = np.array([cols[:, c].mean() for c in range(cols.shape[1])], dtype=np.float32)
+    std = np.array([cols[:, c].std() for c in range(cols.shape[1])], dtype=np.float32)
+    z = (x - mean) / (std + NORM_EPS)
+    return np.clip(z, -clip, clip).astype(np.float32), mean, std
+
+
+def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
+    """Validate one series and turn it into the engine's normalised input."""
+    tz = series.timezone or "UTC"
+    calendar.zone(tz)
+    sampling = resolve_sampling(series.sampling, limits)
+    ts = np.asarray(series.timestamps, dtype=np.int64).reshape(-1)
+    n = ts.size
+    if n < limits.min_history:
+        raise _bad("timestamps", f"history needs at least {limits.min_history} rows, got {n}")
+    if n > limits.max_history:
+        raise _bad("timestamps", f"history allows at most {limits.max_history} rows, got {n}")
+    _check_increasing("timestamps", ts)
+    cols = {name: _column(name, getattr(series, name), n) for name in PRICE_FIELDS}
+    for name in ("volume", "amount"):
+        value = getattr(series, name)
+        if value is not None and len(value):
+            cols[name] = _column(name, value, n)
+    _check_candles(cols)
+    fut = _future(series, ts, limits)
+    volume, amount = fill_volume_amount(cols, n)
+    x = np.stack([cols["open"], cols["high"], cols["low"], cols["close"], volume, amount], axis=1)
+    x32 = x.astype(np.float32)
+    if not np.isfinite(x32).all():
+        r, c = map(int, np.argwhere(~np.isfinite(x32))[0])
+        name = ("open", "high", "low", "close", "volume", "amount")[c]
+        raise _bad(f"{name}[{r}]", "value overflows float32")
+    x_norm, mean, std = normalize(x32, limits.clip)
+    return PreparedSeries(
+        series_id=series.series_id,
+        x_norm=x_norm,
+        mean=mean,
+        std=std,
+        x_stamps=calendar.stamps(ts, tz),
+        y_stamps=calendar.stamps(fut, tz),
+        y_timestamps=fut,
+        timezone=tz,
+        sampling=sampling,
+    )
+
+
+def denormalize(z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Normalised [..., 6] -> price space, float32 (spec §4 post-processing)."""
+    return (z.astype(np.float32) * (std + NORM_EPS) + mean).astype(np.float32)
