@@ -1,0 +1,263 @@
+"""The ``kronos-serve`` command line: wiring only (parse, build settings, call, print).
+
+Exit codes: 0 success, 2 the caller's mistake (invalid input, bad flag or setting),
+1 anything else. Heavy modules (torch, the engine) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kronos_server.errors import InvalidInputError, KronosError
+from kronos_server.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from kronos_server.forecast.types import SeriesInput
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake of the caller outside the request itself (a flag, an unreadable file)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _quantiles(text: str) -> tuple[float, ...]:
+    from kronos_server.forecast.legacy_json import quantiles_from_text
+
+    try:
+        return quantiles_from_text(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that override KRONOS_* settings (None = keep the environment's value)."""
+    group = parser.add_argument_group("settings (override KRONOS_* environment variables)")
+    group.add_argument(
+        "--model", dest="model_path", type=Path, metavar="DIR", help="predictor checkpoint directory"
+    )
+    group.add_argument(
+        "--tokenizer", dest="tokenizer_path", type=Path, metavar="DIR", help="tokenizer checkpoint directory"
+    )
+    group.add_argument("--max-context", dest="max_context", type=int, metavar="N", help="predictor window")
+    group.add_argument("--device", dest="device", help="torch device: cpu, cuda, cuda:N")
+    group.add_argument("--log-level", dest="log_level", help="TRACE, DEBUG, INFO, WARNING or ERROR")
+    group.add_argument("--log-format", dest="log_format", help="json or text")
+
+
+SETTINGS_FLAGS = ("model_path", "tokenizer_path", "max_context", "device", "log_level", "log_format")
+
+
+def _forecast_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "forecast",
+        help="forecast one series and print the JSON response",
+        description="Forecast one series (a legacy JSON request or a CSV file) and print the JSON response.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--request", metavar="FILE", help="legacy JSON request ('-' reads stdin)")
+    source.add_argument(
+        "--csv", metavar="FILE", help="CSV of candles: timestamps, open, high, low, close[, volume, amount]"
+    )
+    csv_opts = p.add_argument_group("with --csv")
+    csv_opts.add_argument(
+        "--pred-len", type=_positive_int, metavar="N", help="steps to forecast (required with --csv)"
+    )
+    csv_opts.add_argument("--tail", type=_positive_int, metavar="N", help="use only the last N rows")
+    csv_opts.add_argument("--timezone", help="IANA zone of the CSV's naive timestamps (default UTC)")
+    csv_opts.add_argument("--series-id", help="series id in the response (default: the file name)")
+    csv_opts.add_argument("--sample-count", type=int)
+    csv_opts.add_argument("--seed", type=int)
+    csv_opts.add_argument("--temperature", type=float)
+    csv_opts.add_argument("--top-k", type=int)
+    csv_opts.add_argument("--top-p", type=float)
+    csv_opts.add_argument("--quantiles", type=_quantiles, metavar="Q,Q,...", help="e.g. 0.1,0.5,0.9")
+    _settings_flags(p)
+    # stdout carries the forecast itself, so logs go to stderr
+    p.set_defaults(handler=_cmd_forecast, log_to_stderr=True)
+
+
+CSV_ONLY = (
+    "pred_len",
+    "tail",
+    "timezone",
+    "series_id",
+    "sample_count",
+    "seed",
+    "temperature",
+    "top_k",
+    "top_p",
+)
+
+
+def _train_parser(sub: Any) -> None:
+    # the training module owns its flags; they are parsed in _cmd_train so the CLI does not
+    # import it (or torch) for other commands, and works while it is absent
+    p = sub.add_parser(
+        "train",
+        help="fine-tune / train a checkpoint (see 'kronos-serve train --help')",
+        add_help=False,
+    )
+    p.set_defaults(handler=_cmd_train, passthrough=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kronos-serve", description="Kronos Serve: forecasts from the Kronos candlestick model."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _forecast_parser(sub)
+    _train_parser(sub)
+    # `serve` (the gRPC server) registers here once it exists: a _serve_parser(sub) that adds
+    # _settings_flags and a handler that builds the server from Settings and the dataplane.
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(**{name: getattr(args, name, None) for name in SETTINGS_FLAGS})
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def _read_request(path: str) -> SeriesInput:
+    from kronos_server.forecast.legacy_json import series_from_request
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read request {path}: {exc.strerror or exc}") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"request is not valid JSON: {exc}", field="request") from None
+    return series_from_request(payload)
+
+
+def _series(args: argparse.Namespace) -> SeriesInput:
+    from kronos_server.forecast.legacy_json import series_from_csv
+    from kronos_server.forecast.types import SamplingParams
+
+    if args.request is not None:
+        given = [name for name in CSV_ONLY if getattr(args, name) is not None]
+        if given or args.quantiles is not None:
+            flag = "--" + (given[0] if given else "quantiles").replace("_", "-")
+            raise UsageError(f"{flag} goes with --csv; a --request file sets it in its overrides")
+        return _read_request(args.request)
+    if args.pred_len is None:
+        raise UsageError("--csv needs --pred-len")
+    sampling = SamplingParams(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        sample_count=args.sample_count,
+        seed=args.seed,
+        quantiles=args.quantiles or (),
+    )
+    return series_from_csv(
+        args.csv,
+        series_id=args.series_id,
+        pred_len=args.pred_len,
+        timezone=args.timezone,
+        sampling=sampling,
+        tail=args.tail,
+    )
+
+
+async def forecast_once(settings: Settings, series: SeriesInput) -> dict[str, Any]:
+    """Open the dataplane, forecast one series, close it; the legacy JSON response."""
+    from kronos_server.dataplane import open_dataplane
+    from kronos_server.forecast.legacy_json import forecast_to_response
+
+    dataplane = open_dataplane(settings)
+    try:
+        forecast = await dataplane.predict(series)
+        return forecast_to_response(
+            forecast, model_version=dataplane.model_version, tokenizer_version=dataplane.tokenizer_version
+        )
+    finally:
+        await dataplane.close()
+
+
+def _cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    from kronos_server.forecast.legacy_json import relabel
+
+    series = _series(args)
+    try:
+        response = asyncio.run(forecast_once(settings, series))
+    except KronosError as exc:
+        # a request file's errors name its own fields (candles[3].close, overrides.top_p)
+        raise (relabel(exc) if args.request is not None else exc) from None
+    sys.stdout.write(json.dumps(response, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) -> int:
+    try:
+        from kronos_server.training import run as training
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.startswith("kronos_server.training"):
+            return _fail("training is not available in this build", EXIT_FAILURE)
+        raise
+    parser = argparse.ArgumentParser(prog="kronos-serve train")
+    training.add_arguments(parser)
+    return int(training.run(parser.parse_args(list(extra))))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kronos-serve`` console script; returns the exit code."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    passthrough = getattr(args, "passthrough", False)
+    if extra and not passthrough:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+
+    from kronos_server.logs import configure_logging
+
+    stream = sys.stderr if getattr(args, "log_to_stderr", False) else sys.stdout
+    configure_logging(settings.log_level, settings.log_format, stream)
+    try:
+        if passthrough:
+            return int(args.handler(args, settings, extra))
+        return int(args.handler(args, settings))
+    except InvalidInputError as exc:
+        return _fail(exc.message, EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except KronosError as exc:
+        return _fail(exc.message, EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:
+        from loguru import logger
+
+        logger.exception("unexpected failure")
+        return _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

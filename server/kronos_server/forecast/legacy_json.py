@@ -1,0 +1,326 @@
+"""The JSON shape of the service we replace (and of the REST bridge), plus a CSV reader.
+
+Request::
+
+    {"series_id": "...", "candles": [{"open", "high", "low", "close", "volume"?, "amount"?}],
+     "timestamps": [ISO 8601], "prediction_timestamps"?: [ISO 8601], "timezone"?: "IANA name",
+     "overrides"?: {"pred_len", "temperature", "top_k", "top_p", "sample_count", "seed",
+                    "quantiles"}}
+
+Every override is optional (absent = server default). Naive timestamps are wall-clock
+times in ``timezone`` (UTC when absent). This module only checks shapes and types; value
+checks (finite, positive, ranges) belong to :func:`kronos_server.forecast.prepare.prepare`,
+whose field names :func:`relabel` translates into this request's vocabulary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from kronos_server.errors import InvalidInputError, KronosError
+from kronos_server.forecast import calendar
+from kronos_server.forecast.types import FEATURES, PRICE_FIELDS, Forecast, SamplingParams, SeriesInput
+
+DEFAULT_SERIES_ID = "series-0"
+REQUEST_KEYS = frozenset(
+    {"series_id", "candles", "timestamps", "prediction_timestamps", "timezone", "overrides"}
+)
+CANDLE_KEYS = frozenset(FEATURES)
+INT_OVERRIDES = ("pred_len", "top_k", "sample_count", "seed")
+FLOAT_OVERRIDES = ("temperature", "top_p")
+OVERRIDE_KEYS = frozenset((*INT_OVERRIDES, *FLOAT_OVERRIDES, "quantiles"))
+TIMESTAMP_COLUMNS = ("timestamps", "timestamp", "date")
+OPTIONAL_COLUMNS = ("volume", "amount")
+
+
+def _bad(field: str, message: str) -> InvalidInputError:
+    return InvalidInputError(f"{field}: {message}", field=field)
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass, but true/false is never a price
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: object, field: str) -> float:
+    if not _is_number(value):
+        raise _bad(field, f"must be a number, got {_type_name(value)}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _integer(value: object, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(field, f"must be an integer, got {_type_name(value)}")
+    return value
+
+
+def _string_list(value: object, field: str) -> list[str]:
+    if not isinstance(value, list):
+        raise _bad(field, f"must be a list of ISO 8601 strings, got {_type_name(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _bad(f"{field}[{i}]", f"must be an ISO 8601 string, got {_type_name(item)}")
+    return value
+
+
+def _reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
+    # a typo ("top_pp") silently falling back to a default is worse than an error
+    for key in obj:
+        if key not in allowed:
+            name = f"{prefix}{key}"
+            raise _bad(name, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _candles(value: object) -> dict[str, np.ndarray]:
+    if not isinstance(value, list):
+        raise _bad("candles", f"must be a list of objects, got {_type_name(value)}")
+    columns: dict[str, list[float]] = {name: [] for name in FEATURES}
+    # for volume/amount: index of the first candle that has it, and of the first that lacks it
+    first_with: dict[str, int] = {}
+    first_without: dict[str, int] = {}
+    for i, candle in enumerate(value):
+        if not isinstance(candle, dict):
+            raise _bad(f"candles[{i}]", f"must be an object, got {_type_name(candle)}")
+        _reject_unknown(candle, CANDLE_KEYS, f"candles[{i}].")
+        for name in PRICE_FIELDS:
+            if name not in candle:
+                raise _bad(f"candles[{i}].{name}", "is required")
+            columns[name].append(_number(candle[name], f"candles[{i}].{name}"))
+        for name in OPTIONAL_COLUMNS:
+            if candle.get(name) is None:
+                first_without.setdefault(name, i)
+            else:
+                first_with.setdefault(name, i)
+                columns[name].append(_number(candle[name], f"candles[{i}].{name}"))
+    out = {name: np.asarray(columns[name], dtype=np.float64) for name in PRICE_FIELDS}
+    for name in OPTIONAL_COLUMNS:
+        if name in first_with and name in first_without:
+            i = first_without[name]
+            raise _bad(
+                f"candles[{i}].{name}",
+                f"missing here but given for candles[{first_with[name]}]; "
+                f"give {name} for every candle or none",
+            )
+        if name in first_with:
+            out[name] = np.asarray(columns[name], dtype=np.float64)
+    return out
+
+
+def _sampling(value: object) -> tuple[SamplingParams, int | None]:
+    """The overrides object -> (sampling params, pred_len)."""
+    if value is None:
+        return SamplingParams(), None
+    if not isinstance(value, dict):
+        raise _bad("overrides", f"must be an object, got {_type_name(value)}")
+    _reject_unknown(value, OVERRIDE_KEYS, "overrides.")
+    given: dict[str, Any] = {}
+    for name in INT_OVERRIDES:
+        if value.get(name) is not None:
+            given[name] = _integer(value[name], f"overrides.{name}")
+    for name in FLOAT_OVERRIDES:
+        if value.get(name) is not None:
+            given[name] = _number(value[name], f"overrides.{name}")
+    quantiles: tuple[float, ...] = ()
+    if value.get("quantiles") is not None:
+        qs = value["quantiles"]
+        if not isinstance(qs, list):
+            raise _bad("overrides.quantiles", f"must be a list of numbers, got {_type_name(qs)}")
+        quantiles = tuple(_number(q, f"overrides.quantiles[{i}]") for i, q in enumerate(qs))
+    pred_len = given.pop("pred_len", None)
+    return SamplingParams(quantiles=quantiles, **given), pred_len
+
+
+def series_from_request(payload: object) -> SeriesInput:
+    """Decode one legacy JSON request (already parsed) into a :class:`SeriesInput`."""
+    if not isinstance(payload, dict):
+        raise _bad("request", f"must be a JSON object, got {_type_name(payload)}")
+    _reject_unknown(payload, REQUEST_KEYS, "")
+    series_id = payload.get("series_id")
+    if series_id is None:
+        series_id = DEFAULT_SERIES_ID
+    elif not isinstance(series_id, str):
+        raise _bad("series_id", f"must be a string, got {_type_name(series_id)}")
+    timezone = payload.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise _bad("timezone", f"must be an IANA time zone name, got {_type_name(timezone)}")
+    tz = timezone or "UTC"
+    calendar.zone(tz)
+    for required in ("candles", "timestamps"):
+        if required not in payload:
+            raise _bad(required, "is required")
+    columns = _candles(payload["candles"])
+    stamps = _string_list(payload["timestamps"], "timestamps")
+    if len(stamps) != len(payload["candles"]):
+        raise _bad("timestamps", f"has {len(stamps)} values but candles has {len(payload['candles'])}")
+    future = None
+    if payload.get("prediction_timestamps") is not None:
+        future_text = _string_list(payload["prediction_timestamps"], "prediction_timestamps")
+        future = calendar.parse_timestamps(future_text, tz, "prediction_timestamps")
+    sampling, pred_len = _sampling(payload.get("overrides"))
+    return SeriesInput(
+        series_id=series_id,
+        timestamps=calendar.parse_timestamps(stamps, tz, "timestamps"),
+        prediction_timestamps=future,
+        pred_len=pred_len,
+        timezone=timezone,
+        sampling=sampling,
+        **columns,
+    )
+
+
+_INDEXED = re.compile(r"^(open|high|low|close|volume|amount)\[(\d+)\](.*)$", re.DOTALL)
+_SAMPLING_FIELDS = frozenset(("pred_len", *INT_OVERRIDES, *FLOAT_OVERRIDES))
+
+
+def legacy_field(field: str) -> str:
+    """A domain field name (as :func:`prepare` reports it) in this request's vocabulary.
+
+    ``close[3]`` -> ``candles[3].close``, ``top_p`` -> ``overrides.top_p``,
+    ``quantiles[1]`` -> ``overrides.quantiles[1]``; anything else is unchanged.
+    """
+    match = _INDEXED.match(field)
+    if match:
+        return f"candles[{match.group(2)}].{match.group(1)}{match.group(3)}"
+    head = field.split("[", 1)[0]
+    if head in _SAMPLING_FIELDS or head == "quantiles":
+        return f"overrides.{field}"
+    return field
+
+
+def relabel(error: KronosError) -> KronosError:
+    """The same error, its field (and the message prefix naming it) in legacy vocabulary."""
+    if not isinstance(error, InvalidInputError) or error.field is None:
+        return error
+    new = legacy_field(error.field)
+    if new == error.field:
+        return error
+    message = error.message
+    if message.startswith(f"{error.field}:"):
+        message = new + message[len(error.field) :]
+    details = {k: v for k, v in error.details.items() if k != "field"}
+    out = InvalidInputError(message, field=new, details=details)
+    out.__cause__ = error
+    return out
+
+
+def _json_value(value: np.floating[Any]) -> float | None:
+    # the shortest decimal of the float32 (11.27, not 11.270000457763672); JSON has no NaN
+    return float(str(value)) if math.isfinite(float(value)) else None
+
+
+def _rows(timestamps: list[str], values: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for stamp, row in zip(timestamps, np.asarray(values, dtype=np.float32), strict=True):
+        item: dict[str, Any] = {"timestamp": stamp}
+        item.update({name: _json_value(v) for name, v in zip(FEATURES, row, strict=True)})
+        rows.append(item)
+    return rows
+
+
+def forecast_to_response(forecast: Forecast, *, model_version: str, tokenizer_version: str) -> dict[str, Any]:
+    """Encode a :class:`Forecast` as the legacy JSON response (quantiles only when requested)."""
+    stamps = calendar.format_timestamps(forecast.timestamps, forecast.timezone)
+    out: dict[str, Any] = {
+        "series_id": forecast.series_id,
+        "prediction": _rows(stamps, forecast.mean),
+        "model_version": model_version,
+        "tokenizer_version": tokenizer_version,
+    }
+    if forecast.quantiles:
+        out["quantiles"] = [
+            {"q": q, "prediction": _rows(stamps, forecast.quantiles[q])} for q in sorted(forecast.quantiles)
+        ]
+    return out
+
+
+def _csv_number(text: str, field: str, line: int) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise _bad(field, f"line {line}: not a number: {text[:40]!r}") from None
+
+
+def series_from_csv(
+    source: str | Path | TextIO,
+    *,
+    series_id: str | None = None,
+    pred_len: int | None = None,
+    timezone: str | None = None,
+    sampling: SamplingParams | None = None,
+    tail: int | None = None,
+) -> SeriesInput:
+    """Read candles from CSV: a timestamps (or timestamp/date) column, open, high, low, close,
+    optional volume and amount. ``tail`` keeps only the last N rows. Field names in errors
+    index the rows kept; the message gives the file's line number."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise _bad("csv", f"cannot read {path}: {exc.strerror or exc}") from None
+        if series_id is None:
+            series_id = path.stem
+        stream: TextIO = io.StringIO(text)
+    else:
+        stream = source
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        raise _bad("csv", "the file is empty")
+    names = [name.strip().lower() for name in header]
+    stamp_column = next((name for name in TIMESTAMP_COLUMNS if name in names), None)
+    if stamp_column is None:
+        raise _bad("csv", f"no timestamp column (one of {', '.join(TIMESTAMP_COLUMNS)}) in header {header}")
+    missing = [name for name in PRICE_FIELDS if name not in names]
+    if missing:
+        raise _bad("csv", f"missing column(s) {', '.join(missing)} in header {header}")
+    wanted = [stamp_column, *PRICE_FIELDS, *(name for name in OPTIONAL_COLUMNS if name in names)]
+    index = {name: names.index(name) for name in wanted}
+    # (line number, cells); line 1 is the header, blank lines are skipped
+    rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
+    if tail is not None:
+        if tail < 1:
+            raise _bad("tail", f"must be >= 1, got {tail}")
+        rows = rows[-tail:]
+    tz = timezone or "UTC"
+    stamps: list[str] = []
+    columns: dict[str, list[float]] = {name: [] for name in wanted[1:]}
+    for i, (line, cells) in enumerate(rows):
+        if len(cells) < len(names):
+            raise _bad(f"rows[{i}]", f"line {line}: {len(cells)} cells, the header has {len(names)}")
+        stamps.append(cells[index[stamp_column]])
+        for name in columns:
+            columns[name].append(_csv_number(cells[index[name]].strip(), f"{name}[{i}]", line))
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
+    return SeriesInput(
+        series_id=series_id or DEFAULT_SERIES_ID,
+        timestamps=calendar.parse_timestamps(stamps, tz, "timestamps"),
+        pred_len=pred_len,
+        timezone=timezone,
+        sampling=sampling or SamplingParams(),
+        **arrays,
+    )
+
+
+def quantiles_from_text(text: str) -> tuple[float, ...]:
+    """'0.1,0.5,0.9' -> (0.1, 0.5, 0.9); ranges are checked later with the other settings."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    out = []
+    for i, part in enumerate(parts):
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise _bad(f"quantiles[{i}]", f"not a number: {part!r}") from None
+    return tuple(out)
