@@ -1,0 +1,161 @@
+"""The transport-neutral service: validate, submit to the engine, await, report errors.
+
+gRPC servicers, the REST bridge (through gRPC) and the CLI all call this; it knows nothing
+of any transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.ticket import Ticket
+from kronos_server.errors import DeadlineExceededError, KronosError
+from kronos_server.forecast.limits import Limits
+from kronos_server.forecast.prepare import prepare
+from kronos_server.forecast.types import Forecast, SeriesInput, StepUpdate
+from kronos_server.model.bundle import ModelBundle, load_bundle
+from kronos_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_name: str
+    model_version: str
+    tokenizer_name: str
+    tokenizer_version: str
+    max_context: int
+    device: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+    vocab_s1: int
+    vocab_s2: int
+    limits: Limits
+
+
+class Dataplane:
+    def __init__(self, bundle: ModelBundle, engine: Engine, limits: Limits, default_timeout: float | None):
+        self.bundle = bundle
+        self.engine = engine
+        self.limits = limits
+        self.default_timeout = default_timeout
+        self.model_name = bundle.predictor_info.name
+        self.model_version = bundle.predictor_info.version
+        self.tokenizer_name = bundle.tokenizer_info.name
+        self.tokenizer_version = bundle.tokenizer_info.version
+        self.max_context = bundle.max_context
+
+    def info(self) -> ModelInfo:
+        cfg = self.bundle.predictor.config
+        return ModelInfo(
+            self.model_name,
+            self.model_version,
+            self.tokenizer_name,
+            self.tokenizer_version,
+            self.max_context,
+            str(self.bundle.device),
+            cfg.d_model,
+            cfg.n_layers,
+            cfg.n_heads,
+            2**cfg.s1_bits,
+            2**cfg.s2_bits,
+            self.limits,
+        )
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        if timeout is None:
+            return self.default_timeout
+        if self.default_timeout is None:
+            return timeout
+        return min(timeout, self.default_timeout)
+
+    def submit(
+        self, series: SeriesInput, *, timeout: float | None = None, stream: bool = False, request_id: str | None = None
+    ) -> Ticket:
+        """Validate and enqueue; raises InvalidInputError / OverloadedError / UnavailableError at once."""
+        prepared = prepare(series, self.limits)
+        return self.engine.submit(prepared, timeout=self._timeout(timeout), stream=stream, request_id=request_id)
+
+    async def _await(self, ticket: Ticket, timeout: float | None) -> Forecast:
+        try:
+            return await asyncio.wait_for(asyncio.shield(ticket.result()), timeout)
+        except TimeoutError:
+            ticket.cancel()
+            raise DeadlineExceededError("inference timed out", details={"timeout_s": timeout}) from None
+        except asyncio.CancelledError:
+            ticket.cancel()  # the caller went away: free the rows at the next step
+            raise
+
+    async def predict(
+        self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> Forecast:
+        limit = self._timeout(timeout)
+        ticket = self.submit(series, timeout=limit, request_id=request_id)
+        return await self._await(ticket, limit)
+
+    async def predict_batch(
+        self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
+    ) -> list[Forecast | KronosError]:
+        """Every series is its own engine request; errors are reported per series, in order."""
+        limit = self._timeout(timeout)
+        tickets: list[Ticket | KronosError] = []
+        for i, item in enumerate(items):
+            try:
+                tickets.append(self.submit(item, timeout=limit, request_id=f"{request_id or 'batch'}/{i}"))
+            except KronosError as exc:
+                tickets.append(exc)
+
+        async def one(t: Ticket | KronosError) -> Forecast | KronosError:
+            if isinstance(t, KronosError):
+                return t
+            try:
+                return await self._await(t, limit)
+            except KronosError as exc:
+                return exc
+
+        try:
+            return list(await asyncio.gather(*(one(t) for t in tickets)))
+        except asyncio.CancelledError:
+            for t in tickets:
+                if isinstance(t, Ticket):
+                    t.cancel()
+            raise
+
+    async def stream(
+        self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> AsyncIterator[StepUpdate | Forecast]:
+        """Each generated step as it exists, then the final forecast."""
+        limit = self._timeout(timeout)
+        ticket = self.submit(series, timeout=limit, stream=True, request_id=request_id)
+        try:
+            async with asyncio.timeout(limit):
+                async for update in ticket.steps():
+                    yield update
+                yield await ticket.result()
+        except TimeoutError:
+            ticket.cancel()
+            raise DeadlineExceededError("inference timed out", details={"timeout_s": limit}) from None
+        finally:
+            if not ticket.future.done():
+                ticket.cancel()
+
+    async def close(self, grace: float | None = None) -> None:
+        await asyncio.to_thread(self.engine.stop, grace)
+
+
+def open_dataplane(settings: Settings) -> Dataplane:
+    """Load the model bundle (embedded default where no path is set) and start the engine."""
+    bundle = load_bundle(settings.model_path, settings.tokenizer_path, settings.max_context, settings.device)
+    engine = Engine(
+        bundle,
+        EngineConfig(
+            max_queued_rows=settings.max_queued_rows,
+            max_batch_rows=settings.max_batch_rows,
+            torch_threads=settings.torch_threads,
+        ),
+    )
+    engine.start()
+    return Dataplane(bundle, engine, settings.limits(), settings.inference_timeout)

@@ -1,0 +1,82 @@
+"""The one typed settings object, built once in the entry point and passed down.
+
+Every field reads the environment variable ``KRONOS_<FIELD>`` (e.g. KRONOS_MAX_CONTEXT);
+command-line flags override the environment. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kronos_server.forecast.limits import Limits
+
+
+class SettingsError(ValueError):
+    """Start-up refused: the message names the offending KRONOS_ variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KRONOS_", extra="ignore", frozen=True)
+
+    # model
+    model_path: Path | None = Field(None, description="Predictor checkpoint directory (default: embedded model)")
+    tokenizer_path: Path | None = Field(None, description="Tokenizer checkpoint directory (default: embedded)")
+    max_context: int = Field(512, ge=1, le=8192, description="Predictor window; 512 small/base, 2048 mini")
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:N")
+    torch_threads: int = Field(0, ge=0, le=256, description="torch intra-op threads (0 = torch default)")
+    # engine
+    max_queued_rows: int = Field(256, ge=1, description="Admission limit: queued + running rows")
+    max_batch_rows: int = Field(64, ge=1, description="Rows decoded together in one step")
+    inference_timeout: float = Field(60.0, gt=0, description="Seconds a forecast may take end to end")
+    # input limits and sampling defaults
+    min_history: int = Field(2, ge=1, description="Fewest history rows accepted")
+    max_history: int = Field(8192, ge=1, description="Most history rows accepted")
+    max_sample_count: int = Field(64, ge=1, le=1024, description="Largest sample_count accepted")
+    default_temperature: float = Field(1.0, gt=0)
+    default_top_k: int = Field(0, ge=0)
+    default_top_p: float = Field(0.9, gt=0, le=1)
+    default_sample_count: int = Field(1, ge=1)
+    # logging
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value != "cpu" and not value.startswith("cuda"):
+            raise ValueError("must be cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_context=self.max_context,
+            min_history=self.min_history,
+            max_history=self.max_history,
+            max_sample_count=self.max_sample_count,
+            default_temperature=self.default_temperature,
+            default_top_k=self.default_top_k,
+            default_top_p=self.default_top_p,
+            default_sample_count=min(self.default_sample_count, self.max_sample_count),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus explicit overrides (None values are ignored)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"KRONOS_{name.upper()}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
