@@ -73,11 +73,18 @@ class Dataplane:
         return min(timeout, self.default_timeout)
 
     def submit(
-        self, series: SeriesInput, *, timeout: float | None = None, stream: bool = False, request_id: str | None = None
+        self,
+        series: SeriesInput,
+        *,
+        timeout: float | None = None,
+        stream: bool = False,
+        request_id: str | None = None,
     ) -> Ticket:
         """Validate and enqueue; raises InvalidInputError / OverloadedError / UnavailableError at once."""
         prepared = prepare(series, self.limits)
-        return self.engine.submit(prepared, timeout=self._timeout(timeout), stream=stream, request_id=request_id)
+        return self.engine.submit(
+            prepared, timeout=self._timeout(timeout), stream=stream, request_id=request_id
+        )
 
     async def _await(self, ticket: Ticket, timeout: float | None) -> Forecast:
         try:

@@ -23,8 +23,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KRONOS_", extra="ignore", frozen=True)
 
     # model
-    model_path: Path | None = Field(None, description="Predictor checkpoint directory (default: embedded model)")
-    tokenizer_path: Path | None = Field(None, description="Tokenizer checkpoint directory (default: embedded)")
+    model_path: Path | None = Field(
+        None, description="Predictor checkpoint directory (default: embedded model)"
+    )
+    tokenizer_path: Path | None = Field(
+        None, description="Tokenizer checkpoint directory (default: embedded)"
+    )
     max_context: int = Field(512, ge=1, le=8192, description="Predictor window; 512 small/base, 2048 mini")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:N")
     torch_threads: int = Field(0, ge=0, le=256, description="torch intra-op threads (0 = torch default)")

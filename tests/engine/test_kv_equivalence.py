@@ -54,7 +54,9 @@ def test_cached_tokens_equal_recompute_sampled(
     _close(forecast.mean, want, prep.std)
 
 
-def test_concurrent_mixed_requests_match_individual_results(engine: Engine, parity_bundle: ModelBundle) -> None:
+def test_concurrent_mixed_requests_match_individual_results(
+    engine: Engine, parity_bundle: ModelBundle
+) -> None:
     """Different lengths, horizons and settings share steps; each equals its own solo run."""
     rng = np.random.default_rng(7)
     preps = []

@@ -60,7 +60,9 @@ def test_first_step_logits(
 
 
 @pytest.mark.parametrize("name", [c for c in CASES if load_case(c)["kind"] == "predict"])
-def test_greedy_forecast(name: str, parity_tokenizer: KronosTokenizer, parity_predictor: KronosPredictor) -> None:
+def test_greedy_forecast(
+    name: str, parity_tokenizer: KronosTokenizer, parity_predictor: KronosPredictor
+) -> None:
     case = load_case(name)
     limits = Limits(max_context=case["model"]["max_context"])
     prepared = [prepare(s, limits) for s in case_series(case)]

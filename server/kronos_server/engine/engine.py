@@ -121,7 +121,9 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
             if not self._accepting:
-                raise UnavailableError("the inference engine is not accepting requests (starting or draining)")
+                raise UnavailableError(
+                    "the inference engine is not accepting requests (starting or draining)"
+                )
             if self._queued_rows + self._running_rows + rows > self.config.max_queued_rows:
                 self._rejected += 1
                 self.observer.rejected("overloaded")
@@ -209,7 +211,9 @@ class Engine:
                 if job.ticket.cancel_requested:
                     dropped.append((job, None))
                 elif job.expired(now):
-                    dropped.append((job, DeadlineExceededError("timed out in queue", details={"stage": "queue"})))
+                    dropped.append(
+                        (job, DeadlineExceededError("timed out in queue", details={"stage": "queue"}))
+                    )
                 else:
                     keep.append(job)
             self._pending = keep
@@ -226,7 +230,9 @@ class Engine:
     def _admit(self) -> list[Job]:
         fresh: list[Job] = []
         with self._cv:
-            while self._pending and self._running_rows + self._pending[0].samples <= self.config.max_batch_rows:
+            while (
+                self._pending and self._running_rows + self._pending[0].samples <= self.config.max_batch_rows
+            ):
                 job = self._pending.popleft()
                 self._queued_rows -= job.samples
                 self._running_rows += job.samples
@@ -302,7 +308,9 @@ class Engine:
         s1 = torch.empty(len(owners), dtype=torch.int64, device=dev)
         for job in self._active:
             s1[job.slots] = draw(logits1[job.slots], job.generator)
-        logits2 = filter_logits(s2_logits(predictor, s1, h_last, self._cache, len(owners)), temp, top_k, top_p)
+        logits2 = filter_logits(
+            s2_logits(predictor, s1, h_last, self._cache, len(owners)), temp, top_k, top_p
+        )
         s2 = torch.empty_like(s1)
         for job in self._active:
             s2[job.slots] = draw(logits2[job.slots], job.generator)

@@ -95,7 +95,9 @@ def decode_pass(
     return h[:, 0]
 
 
-def s2_logits(predictor: KronosPredictor, s1_ids: Tensor, h_last: Tensor, cache: KVCache, rows: int) -> Tensor:
+def s2_logits(
+    predictor: KronosPredictor, s1_ids: Tensor, h_last: Tensor, cache: KVCache, rows: int
+) -> Tensor:
     """s2 logits of slots 0..rows-1 given their chosen s1 ids, over each slot's whole window."""
     lengths = cache.length[:rows].to(h_last.device)
     upto = int(lengths.max())

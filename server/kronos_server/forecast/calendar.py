@@ -21,7 +21,9 @@ def zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(f"timezone {name!r} is not a known IANA time zone", field="timezone") from None
+        raise InvalidInputError(
+            f"timezone {name!r} is not a known IANA time zone", field="timezone"
+        ) from None
 
 
 def local_wall_clock(epoch_ns: np.ndarray, tz_name: str) -> np.ndarray:

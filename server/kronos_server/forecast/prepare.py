@@ -9,7 +9,13 @@ import numpy as np
 from kronos_server.errors import InvalidInputError
 from kronos_server.forecast import calendar
 from kronos_server.forecast.limits import Limits
-from kronos_server.forecast.types import PRICE_FIELDS, PreparedSeries, ResolvedSampling, SamplingParams, SeriesInput
+from kronos_server.forecast.types import (
+    PRICE_FIELDS,
+    PreparedSeries,
+    ResolvedSampling,
+    SamplingParams,
+    SeriesInput,
+)
 
 NORM_EPS = np.float32(1e-5)
 

@@ -101,10 +101,10 @@ def load_tokenizer(directory: str | Path) -> Loaded:
     d = Path(directory)
     cfg = TokenizerConfig.from_dict(_read_config(d), where=str(d))
     tok = _load_strict(KronosTokenizer(cfg), d)
-    bsq = tok.tokenizer.bsq
+    basis = tok.state_dict()["tokenizer.bsq.basis"]
     c = cfg.codebook_dim
     want = 2 ** torch.arange(c - 1, -1, -1, dtype=torch.int64)
-    if not torch.equal(bsq.basis.cpu(), want):  # type: ignore[operator]
+    if not torch.equal(basis.cpu(), want):
         raise CheckpointError(f"{d}: tokenizer.bsq.basis is not the MSB-first basis of {c} bits")
     return Loaded(tok, d.resolve().name, content_version(d), d)
 

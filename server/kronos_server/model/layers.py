@@ -8,6 +8,7 @@ KV-cached decode step of the engine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +120,8 @@ def run_blocks(
     attend_for: Callable[[int], Attend] | None = None,
 ) -> Tensor:
     """Apply ``blocks`` to ``x`` [B, L, D] at RoPE ``positions`` ([L] or [B, L])."""
-    for i, blk in enumerate(blocks):
+    for i, module in enumerate(blocks):
+        blk = cast(Block, module)
         # each block rotates with its own loaded inv_freq buffer (spec §1.5)
         cos, sin = blk.self_attn.rotary.table(positions)
         if cos.dim() == 3:  # per-row positions -> broadcast over heads

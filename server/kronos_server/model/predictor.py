@@ -29,6 +29,12 @@ class _FixedTable(nn.Module):
 
 
 class TemporalEmbedding(nn.Module):
+    minute_embed: nn.Module
+    hour_embed: nn.Module
+    weekday_embed: nn.Module
+    day_embed: nn.Module
+    month_embed: nn.Module
+
     def __init__(self, d_model: int, learn_te: bool):
         super().__init__()
         for name, rows in STAMP_FIELDS:

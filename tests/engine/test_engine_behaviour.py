@@ -1,0 +1,163 @@
+"""Admission, cancellation, deadlines, streaming, quantiles and drain of the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.errors import (
+    CancelledError,
+    DeadlineExceededError,
+    InvalidInputError,
+    OverloadedError,
+    UnavailableError,
+)
+from kronos_server.forecast.types import SamplingParams, StepUpdate
+from kronos_server.model.bundle import ModelBundle
+from tests.engine.conftest import MAX_CONTEXT, random_series
+
+SAMPLED = SamplingParams(temperature=1.0, top_p=0.9, sample_count=4, seed=3)
+
+
+def _wait_idle(engine: Engine, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = engine.stats()
+        if st.running_rows == 0 and st.queued_rows == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"engine not idle: {engine.stats()}")
+
+
+def test_overload_fails_fast_and_nothing_accepted_is_lost(parity_bundle: ModelBundle) -> None:
+    eng = Engine(parity_bundle, EngineConfig(max_queued_rows=8, max_batch_rows=4))
+    eng.start()
+    try:
+        rng = np.random.default_rng(0)
+        accepted = [eng.submit(random_series(rng, 40, MAX_CONTEXT, SAMPLED)) for _ in range(2)]
+        started = time.monotonic()
+        with pytest.raises(OverloadedError) as err:
+            eng.submit(random_series(rng, 40, 10, SAMPLED))
+        assert time.monotonic() - started < 0.5
+        assert err.value.code == "RESOURCE_EXHAUSTED"
+        assert eng.stats().rejected_total == 1
+        for t in accepted:
+            assert t.wait(60).mean.shape == (MAX_CONTEXT, 6)
+        _wait_idle(eng)
+        assert eng.submit(random_series(rng, 40, 5, SAMPLED)).wait(30).mean.shape == (5, 6)
+    finally:
+        eng.stop(5)
+
+
+def test_sample_count_above_batch_limit_is_invalid(parity_bundle: ModelBundle) -> None:
+    eng = Engine(parity_bundle, EngineConfig(max_queued_rows=100, max_batch_rows=2))
+    eng.start()
+    try:
+        with pytest.raises(InvalidInputError) as err:
+            eng.submit(random_series(np.random.default_rng(0), 20, 3, SAMPLED))
+        assert err.value.field == "sample_count"
+    finally:
+        eng.stop(5)
+
+
+def test_cancel_frees_rows_at_next_step(engine: Engine) -> None:
+    rng = np.random.default_rng(1)
+    long = random_series(rng, 60, MAX_CONTEXT, SAMPLED)  # slides every step: slow enough to cancel
+    ticket = engine.submit(long)
+    time.sleep(0.05)
+    ticket.cancel()
+    with pytest.raises(CancelledError):
+        ticket.wait(10)
+    _wait_idle(engine)
+    assert engine.stats().running_rows == 0
+
+
+def test_deadline_removes_rows(engine: Engine) -> None:
+    rng = np.random.default_rng(2)
+    ticket = engine.submit(random_series(rng, 60, MAX_CONTEXT, SAMPLED), timeout=0.001)
+    with pytest.raises(DeadlineExceededError):
+        ticket.wait(10)
+    _wait_idle(engine)
+
+
+def test_seed_makes_forecast_reproducible_whatever_shares_the_batch(engine: Engine) -> None:
+    rng = np.random.default_rng(4)
+    target = random_series(rng, 30, 20, SamplingParams(temperature=1.0, top_p=0.9, sample_count=2, seed=42))
+    alone = engine.submit(target).wait(30)
+    noise = [engine.submit(random_series(rng, 50, 20, SAMPLED)) for _ in range(3)]
+    together = engine.submit(target).wait(30)
+    for t in noise:
+        t.wait(30)
+    np.testing.assert_array_equal(alone.mean, together.mean)
+    unseeded = random_series(rng, 30, 20, SamplingParams(temperature=1.0, top_p=0.9, sample_count=2))
+    a, b = engine.submit(unseeded).wait(30), engine.submit(unseeded).wait(30)
+    assert not np.array_equal(a.mean, b.mean)  # no seed: fresh randomness each time
+
+
+def test_quantiles_bracket_the_median_and_mean(engine: Engine) -> None:
+    rng = np.random.default_rng(5)
+    sampling = SamplingParams(temperature=1.0, top_p=1.0, sample_count=32, seed=9, quantiles=(0.1, 0.5, 0.9))
+    forecast = engine.submit(random_series(rng, 40, 12, sampling)).wait(60)
+    q10, q50, q90 = (forecast.quantiles[q] for q in (0.1, 0.5, 0.9))
+    assert np.all(q10 <= q50) and np.all(q50 <= q90)
+    assert np.any(q90 > q10)  # 32 sampled paths at T=1 are not all identical
+    assert np.all(forecast.mean >= q10.min(axis=0) - 1e-3 * np.abs(forecast.mean))
+
+
+def test_stream_yields_every_step_matching_the_final_forecast(engine: Engine) -> None:
+    rng = np.random.default_rng(6)
+    for n, p in ((30, 10), (60, 12)):  # growing only; crossing into the slide
+        prep = random_series(rng, n, p, SamplingParams(temperature=1.0, top_p=0.9, sample_count=3, seed=5))
+
+        async def collect() -> tuple[list[StepUpdate], np.ndarray]:
+            ticket = engine.submit(prep, stream=True)  # noqa: B023
+            steps = [s async for s in ticket.steps()]
+            return steps, (await ticket.result()).mean
+
+        steps, final = asyncio.run(collect())
+        assert [s.step for s in steps] == list(range(p))
+        assert [s.timestamp for s in steps] == list(prep.y_timestamps)
+        got = np.stack([s.values for s in steps])
+        np.testing.assert_allclose(got, final, rtol=1e-5, atol=1e-4 * float(prep.std.max()))
+
+
+def test_stop_drains_running_work_then_refuses(parity_bundle: ModelBundle) -> None:
+    eng = Engine(parity_bundle, EngineConfig())
+    eng.start()
+    rng = np.random.default_rng(8)
+    tickets = [eng.submit(random_series(rng, 40, 20, SAMPLED)) for _ in range(3)]
+    eng.stop(grace=30)
+    for t in tickets:
+        assert t.wait(0).mean.shape == (20, 6)
+    with pytest.raises(UnavailableError):
+        eng.submit(random_series(rng, 40, 5, SAMPLED))
+
+
+def test_stop_with_zero_grace_fails_unfinished_work(parity_bundle: ModelBundle) -> None:
+    eng = Engine(parity_bundle, EngineConfig())
+    eng.start()
+    rng = np.random.default_rng(9)
+    tickets = [eng.submit(random_series(rng, 60, MAX_CONTEXT, SAMPLED)) for _ in range(3)]
+    eng.stop(grace=0)
+    outcomes = []
+    for t in tickets:
+        try:
+            t.wait(5)
+            outcomes.append("ok")
+        except UnavailableError:
+            outcomes.append("unavailable")
+    assert "unavailable" in outcomes  # nothing hangs: every ticket is answered
+
+
+def test_memory_returns_after_load(engine: Engine) -> None:
+    rng = np.random.default_rng(10)
+    tickets = [engine.submit(random_series(rng, 30, 8, SAMPLED)) for _ in range(16)]
+    for t in tickets:
+        t.wait(60)
+    _wait_idle(engine)
+    st = engine.stats()
+    assert st.cache_capacity_rows == 4  # back to the minimum once idle
