@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -214,7 +215,7 @@ def _cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_train(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) -> int:
     try:
-        from kronos_server.training import run as training
+        training = importlib.import_module("kronos_server.training.run")
     except ModuleNotFoundError as exc:
         if exc.name is not None and exc.name.startswith("kronos_server.training"):
             return _fail("training is not available in this build", EXIT_FAILURE)

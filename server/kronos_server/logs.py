@@ -18,9 +18,7 @@ from loguru import logger
 if TYPE_CHECKING:
     from loguru import Message, Record
 
-TEXT_FORMAT = (
-    "{time:YYYY-MM-DD HH:mm:ss.SSS!UTC}Z | {level: <7} | {name} | {message}{extra_text}\n{exception}"
-)
+TEXT_PREFIX = "{time:YYYY-MM-DD HH:mm:ss.SSS!UTC}Z | {level: <7} | {name} | {message}"
 
 
 def json_line(record: Record) -> str:
@@ -48,11 +46,11 @@ class _JsonSink:
         self.stream.flush()
 
 
-def _with_extra_text(record: Record) -> bool:
-    # the text format shows bound fields as " key=value" after the message
-    extra = record["extra"]
-    record["extra"]["extra_text"] = "".join(f" {k}={v}" for k, v in extra.items() if k != "extra_text")
-    return True
+def _text_format(record: Record) -> str:
+    """The text line's template: bound fields follow the message as `` key=value``."""
+    extra = "".join(f" {k}={v}" for k, v in record["extra"].items())
+    # the result is a template: braces in the values must not be read as fields
+    return TEXT_PREFIX + extra.replace("{", "{{").replace("}", "}}") + "\n{exception}"
 
 
 def configure_logging(
@@ -72,8 +70,7 @@ def configure_logging(
         logger.add(
             target,
             level=level,
-            format=TEXT_FORMAT,
-            filter=_with_extra_text,
+            format=_text_format,
             colorize=False,
             backtrace=False,
             diagnose=False,

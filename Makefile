@@ -1,0 +1,58 @@
+# Kronos Serve: set-up and everyday commands. Every target builds .venv first when needed.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# the stamp makes set-up idempotent: it reruns only when pyproject.toml changes
+STAMP := $(VENV)/.installed
+SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
+
+.PHONY: help run test lint typecheck pytest bench train-default clean
+
+help:
+	@echo "make run            forecast the shipped sample data with the default model"
+	@echo "make test           lint + typecheck + the full test suite (slow tests in their own step)"
+	@echo "make lint           ruff check + ruff format --check"
+	@echo "make typecheck      mypy (strict)"
+	@echo "make bench          engine benchmark"
+	@echo "make train-default  retrain the embedded default model"
+	@echo "make clean          remove caches and build outputs (keeps .venv)"
+
+# torch first, pinned: pip then takes the local CPU wheel instead of resolving a CUDA build
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+# until the gRPC server exists, `run` is a CLI forecast of the shipped CSV
+run: $(STAMP)
+	$(BIN)/kronos-serve forecast --csv $(SAMPLE_CSV) --tail 400 --pred-len 24 \
+		--sample-count 8 --quantiles 0.1,0.5,0.9
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# the slow suite runs in its own step; exit status 5 means "no slow tests collected"
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+train-default: $(STAMP)
+	$(BIN)/kronos-serve train
+
+clean:
+	rm -rf build dist server/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-out
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
