@@ -38,20 +38,68 @@ def decode_coarse(tokenizer: KronosTokenizer, code_s1: Tensor) -> Tensor:
     return out
 
 
+def group_codes(group_size: int, scale: float) -> Tensor:
+    """All 2**group_size sign patterns of one group, ±scale, bit k = (index >> k) & 1."""
+    idx = torch.arange(2**group_size).unsqueeze(-1)
+    bits = (idx >> torch.arange(group_size)) & 1
+    return (2.0 * bits.to(torch.float32) - 1.0) * scale
+
+
+def code_entropies(zn: Tensor, group_size: int, inv_temperature: float) -> tuple[Tensor, Tensor]:
+    """(mean per-row entropy, entropy of the mean) of soft group-code assignments of zn [..., C].
+
+    The C coordinates are cut into groups of ``group_size``; each group is softly assigned
+    to its 2**group_size sign patterns. A low per-row entropy means confident codes, a high
+    entropy of the batch-mean assignment means the codes are all in use.
+    """
+    c = zn.shape[-1]
+    if c % group_size:
+        raise ValueError(f"codebook dim {c} is not a multiple of group_size {group_size}")
+    groups = zn.reshape(-1, c // group_size, group_size)
+    codes = group_codes(group_size, 1.0 / math.sqrt(c)).to(zn.device)
+    logits = inv_temperature * (groups @ codes.T)  # [N, G, 2**gs]
+    log_p = F.log_softmax(logits, dim=-1)
+    p = log_p.exp()
+    per_row = -(p * log_p).sum(-1).mean()
+    mean_p = p.mean(0)
+    usage = -(mean_p * torch.log(mean_p.clamp_min(1e-8))).sum(-1).mean()
+    return per_row, usage
+
+
 @dataclass(frozen=True)
 class TokenizerLoss:
     total: Tensor
     recon_full: Tensor
     recon_coarse: Tensor
     commit: Tensor
+    entropy: Tensor  # gamma0 × per-row entropy − gamma × usage entropy (0 when zeta is 0)
 
 
-def tokenizer_loss(tokenizer: KronosTokenizer, x: Tensor, beta: float) -> TokenizerLoss:
-    """MSE of the full-code and of the coarse reconstruction plus ``beta`` × commitment."""
+def tokenizer_loss(
+    tokenizer: KronosTokenizer,
+    x: Tensor,
+    *,
+    entropy_weight: float | None = None,
+    inv_temperature: float = 100.0,
+) -> TokenizerLoss:
+    """MSE of the full-code and of the coarse reconstruction, plus beta × commitment, plus
+    ``entropy_weight`` (default: the config's zeta) × the code-usage entropy term.
+
+    The weights beta, gamma0, gamma and zeta are the tokenizer config's training-only keys.
+    """
+    cfg = tokenizer.config
+    if entropy_weight is None:
+        entropy_weight = cfg.zeta
     zn, code = quantize(tokenizer.encode_latent(x))
     full = tokenizer.decode_code(code)
-    coarse = decode_coarse(tokenizer, code[..., : tokenizer.config.s1_bits])
+    coarse = decode_coarse(tokenizer, code[..., : cfg.s1_bits])
     recon_full = F.mse_loss(full, x)
     recon_coarse = F.mse_loss(coarse, x)
     commit = F.mse_loss(zn, code.detach())
-    return TokenizerLoss(recon_full + recon_coarse + beta * commit, recon_full, recon_coarse, commit)
+    total = recon_full + recon_coarse + cfg.beta * commit
+    entropy = torch.zeros(())
+    if entropy_weight > 0:
+        per_row, usage = code_entropies(zn, cfg.group_size, inv_temperature)
+        entropy = cfg.gamma0 * per_row - cfg.gamma * usage
+        total = total + entropy_weight * entropy
+    return TokenizerLoss(total, recon_full, recon_coarse, commit, entropy)

@@ -92,7 +92,8 @@ def render(r: TrainReport) -> str:
         f"* Tokenizer (`tokenizer/`, {r.tokenizer_params:,} parameters, version `{r.tokenizer_version}`): "
         f"d_model {tc.d_model}, {tc.n_heads} heads, ff_dim {tc.ff_dim}, n_enc_layers {tc.n_enc_layers} / "
         f"n_dec_layers {tc.n_dec_layers} ({tc.n_enc_layers - 1} + {tc.n_dec_layers - 1} blocks), "
-        f"s1_bits {tc.s1_bits}, s2_bits {tc.s2_bits}, group_size {tc.group_size}, beta {tc.beta:g}.",
+        f"s1_bits {tc.s1_bits}, s2_bits {tc.s2_bits}, group_size {tc.group_size}; training weights beta "
+        f"{tc.beta:g}, gamma0 {tc.gamma0:g}, gamma {tc.gamma:g}, zeta {tc.zeta:g}.",
         f"* Predictor (`predictor/`, {r.predictor_params:,} parameters, version `{r.predictor_version}`): "
         f"d_model {pc.d_model}, {pc.n_layers} layers, {pc.n_heads} heads, ff_dim {pc.ff_dim}, "
         f"s1_bits {pc.s1_bits}, s2_bits {pc.s2_bits}, learn_te {str(pc.learn_te).lower()}, no dropout.",
@@ -103,7 +104,9 @@ def render(r: TrainReport) -> str:
         "",
         "* Tokenizer: binary spherical quantisation with a straight-through gradient; loss = MSE of the "
         "reconstruction from the full code + MSE of the reconstruction from the s1 half only (through "
-        "`post_quant_embed_pre`) + beta × commitment MSE.",
+        "`post_quant_embed_pre`) + beta × commitment MSE + zeta × (gamma0 × mean per-row entropy − gamma × "
+        "entropy of the batch-mean) of soft assignments of each group of group_size bits to its sign "
+        "patterns (inverse temperature 100), which keeps more codes in use.",
         "* Predictor: windows tokenised by the frozen tokenizer; teacher-forced next-token cross-entropy "
         "of s1 plus that of s2, the s2 head conditioned on the true next s1 with its inference "
         "semantics (raw `emb_s1` query, 4-head cross-attention over positions ≤ t).",

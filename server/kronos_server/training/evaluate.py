@@ -62,7 +62,7 @@ def holdout_losses(
     """Losses on windows lying entirely inside the held-out rows."""
     length = min(128, len(holdout))
     batch = holdout_windows(holdout, length, 8, clip)
-    tok = tokenizer_loss(tokenizer, batch.x, tokenizer.config.beta)
+    tok = tokenizer_loss(tokenizer, batch.x)
     s1, s2 = tokenizer.encode(batch.x)
     pred = predictor_loss(predictor, s1, s2, batch.stamps)
     return HoldoutLosses(

@@ -15,17 +15,21 @@ from kronos_server.training.windows import WindowSampler
 
 
 def train_tokenizer(
-    tokenizer: KronosTokenizer, sampler: WindowSampler, settings: PhaseSettings
+    tokenizer: KronosTokenizer,
+    sampler: WindowSampler,
+    settings: PhaseSettings,
+    entropy_weight: float | None = None,
 ) -> PhaseResult:
-    beta = tokenizer.config.beta
+    """``entropy_weight`` None: the config's zeta."""
 
     def step() -> dict[str, Tensor]:
-        loss = tokenizer_loss(tokenizer, sampler.sample().x, beta)
+        loss = tokenizer_loss(tokenizer, sampler.sample().x, entropy_weight=entropy_weight)
         return {
             "loss": loss.total,
             "mse": loss.recon_full,
             "mse_s1": loss.recon_coarse,
             "commit": loss.commit,
+            "entropy": loss.entropy,
         }
 
     return optimise(tokenizer, step, settings, "tokenizer")

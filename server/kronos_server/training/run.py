@@ -28,10 +28,10 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 DEFAULT_DATA = DEFAULT_MODEL_DIR / "data" / "regression_input.csv"
 CARD_FILE = "MODEL_CARD.md"
 
-DEFAULT_TOKENIZER_STEPS = 1200
-DEFAULT_PREDICTOR_STEPS = 900
-DEFAULT_TIME_BUDGET_S = 660.0  # both phases together
-TOKENIZER_SHARE = 0.3  # of the time budget
+DEFAULT_TOKENIZER_STEPS = 2000
+DEFAULT_PREDICTOR_STEPS = 3000
+DEFAULT_TIME_BUDGET_S = 720.0  # both phases together
+TOKENIZER_SHARE = 0.45  # of the time budget
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -71,7 +71,11 @@ def train_default(
     )
 
     tok_settings = PhaseSettings(
-        steps=tokenizer_steps, time_budget_s=time_budget_s * TOKENIZER_SHARE, lr=2e-3, log_every=log_every
+        steps=tokenizer_steps,
+        time_budget_s=time_budget_s * TOKENIZER_SHARE,
+        lr=2e-3,
+        tokens_per_batch=2048,
+        log_every=log_every,
     )
     pred_settings = PhaseSettings(
         steps=predictor_steps,
