@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 
-.PHONY: help run test lint typecheck pytest bench train-default clean
+.PHONY: help run test lint typecheck pytest bench train-default clean protos
 
 help:
 	@echo "make run            forecast the shipped sample data with the default model"
@@ -19,6 +19,7 @@ help:
 	@echo "make typecheck      mypy (strict)"
 	@echo "make bench          engine benchmark"
 	@echo "make train-default  retrain the embedded default model"
+	@echo "make protos         regenerate the gRPC stubs after editing protos/"
 	@echo "make clean          remove caches and build outputs (keeps .venv)"
 
 # torch first, pinned: pip then takes the local CPU wheel instead of resolving a CUDA build
@@ -27,6 +28,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
+
+# generated stubs are committed; this file target regenerates them only when the proto changes
+PROTO := protos/kronos/v1/predictor.proto
+GEN := server/kronos/v1/predictor_pb2.py
+$(GEN): $(PROTO) | $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=server --pyi_out=server \
+		--grpc_python_out=server $(PROTO)
+
+protos: $(GEN)
 
 # until the gRPC server exists, `run` is a CLI forecast of the shipped CSV
 run: $(STAMP)

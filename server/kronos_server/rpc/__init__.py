@@ -1,0 +1,1 @@
+"""The gRPC transport: protobuf <-> domain conversion, servicer, interceptors, server."""
