@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,15 @@ TINY_TOKENIZER = TokenizerConfig(
     group_size=2,
 )
 TINY_PREDICTOR = PredictorConfig(s1_bits=4, s2_bits=4, n_layers=2, d_model=16, n_heads=2, ff_dim=32)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads; one avoids oversubscription on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +97,7 @@ def test_quantize_straight_through() -> None:
     # forward value: the hard code (up to the rounding of zn + (hard - zn))
     torch.testing.assert_close(code.detach().abs(), torch.full_like(code, 8**-0.5), rtol=0, atol=1e-7)
     assert torch.equal(code.detach() > 0, z.detach() > 0)
-    code.sum().backward()
+    code.sum().backward()  # type: ignore[no-untyped-call]
     assert z.grad is not None and float(z.grad.abs().sum()) > 0
 
 
@@ -157,8 +167,8 @@ def test_train_default_writes_loadable_checkpoints(tmp_path: Path) -> None:
         evaluate=False,
     )
     assert report.tokenizer_phase.steps == report.predictor_phase.steps == 2
-    assert load_tokenizer(tmp_path / "tokenizer").module.config == TINY_TOKENIZER  # type: ignore[attr-defined]
-    assert load_predictor(tmp_path / "predictor").module.config == TINY_PREDICTOR  # type: ignore[attr-defined]
+    assert load_tokenizer(tmp_path / "tokenizer").module.config == TINY_TOKENIZER
+    assert load_predictor(tmp_path / "predictor").module.config == TINY_PREDICTOR
     card = (tmp_path / "MODEL_CARD.md").read_text()
     assert "2200" in card and "held-out" in card.lower()
 
@@ -174,8 +184,8 @@ def test_default_model_loads_strictly() -> None:
     root = train_run.DEFAULT_MODEL_DIR
     tok = load_tokenizer(root / "tokenizer").module
     pred = load_predictor(root / "predictor").module
-    assert tok.config == DEFAULT_TOKENIZER  # type: ignore[attr-defined]
-    assert pred.config == DEFAULT_PREDICTOR  # type: ignore[attr-defined]
+    assert tok.config == DEFAULT_TOKENIZER
+    assert pred.config == DEFAULT_PREDICTOR
     assert (root / "MODEL_CARD.md").is_file() and (root / "data" / "README.md").is_file()
     size = sum(p.stat().st_size for p in root.rglob("*.safetensors"))
     assert size < 8 * 2**20

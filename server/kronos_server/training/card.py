@@ -55,8 +55,23 @@ def _forecast(ev: ForecastEval) -> list[str]:
     return lines
 
 
+def _fit_gap(r: TrainReport) -> list[str]:
+    """Held-out next-token loss against the last training steps' (real + synthetic windows)."""
+    final, h = r.predictor_phase.final, r.holdout
+    if h is None or "ce_s1" not in final:
+        return []
+    line = (
+        f"For comparison, the last training steps (real and synthetic windows) averaged s1 "
+        f"{final['ce_s1']:.3f}, s2 {final['ce_s2']:.3f} nats"
+    )
+    if h.ce_s1 > final["ce_s1"] + 0.2:
+        line += ": the predictor fits its training windows clearly better than unseen rows"
+    return [line + ".", ""]
+
+
 def render(r: TrainReport) -> str:
     d, tc, pc = r.data, r.tokenizer_config, r.predictor_config
+    budget = r.tokenizer_settings.time_budget_s + r.predictor_settings.time_budget_s
     ds = d.settings
     synth = (
         f"Training windows are mixed with {ds.synthetic_series} synthetic series (each "
@@ -112,7 +127,7 @@ def render(r: TrainReport) -> str:
         "semantics (raw `emb_s1` query, 4-head cross-attention over positions ≤ t).",
         *_phase(r.tokenizer_phase, r.tokenizer_settings),
         *_phase(r.predictor_phase, r.predictor_settings),
-        f"* Training wall time {r.training_wall_s:.0f} s in total (seed {r.seed}, {r.threads} CPU threads, "
+        f"* Training wall time {r.training_wall_s:.0f} s in total (seed {r.seed}, torch threads {r.threads}, "
         f"torch {r.torch_version}, on a CPU shared with other work).",
         "",
         "## Held-out evaluation",
@@ -127,6 +142,7 @@ def render(r: TrainReport) -> str:
             f"s1 {h.ce_s1:.3f}, s2 {h.ce_s2:.3f} nats (uniform: {tc.s1_bits * 0.6931:.3f}); these windows "
             f"use {h.distinct_s1} distinct s1 and {h.distinct_s2} distinct s2 ids of {2**tc.s1_bits} each.",
             "",
+            *_fit_gap(r),
         ]
     if r.forecast is not None:
         lines += _forecast(r.forecast)
@@ -139,7 +155,8 @@ def render(r: TrainReport) -> str:
         "",
         "```",
         f"kronos-serve train --tokenizer-steps {r.tokenizer_settings.steps} "
-        f"--predictor-steps {r.predictor_settings.steps} --seed {r.seed} --threads {r.threads}",
+        f"--predictor-steps {r.predictor_settings.steps} --time-budget {budget:.0f} --seed {r.seed} "
+        f"--threads {r.threads}",
         "```",
         "",
         "Bit-identical weights are not guaranteed: a time budget can stop a phase early and CPU "
