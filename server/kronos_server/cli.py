@@ -120,6 +120,49 @@ def _train_parser(sub: Any) -> None:
     p.set_defaults(handler=_cmd_train, passthrough=True)
 
 
+def _keys_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "keys",
+        help="manage the API keys file (add or rotate a container's key, list containers)",
+        description="Manage the API keys file: only key hashes are stored; a new key is shown once.",
+    )
+    actions = p.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a container (or rotate its key with --replace)")
+    add.add_argument("name", help="container name, sent as x-container-name")
+    add.add_argument("--rate-limit", metavar="N/UNIT", help="e.g. 10/second (default: KRONOS_RATE_LIMIT)")
+    add.add_argument("--methods", metavar="M,M,...", help="allowed RPCs, e.g. PredictSingle,GetModelInfo")
+    add.add_argument("--replace", action="store_true", help="rotate an existing container's key")
+    listing = actions.add_parser("list", help="list containers, rate limits and methods (no hashes)")
+    for action in (add, listing):
+        action.add_argument("--file", type=Path, help="keys file (default: KRONOS_API_KEYS_FILE)")
+        # stdout carries the key (or the listing), so logs go to stderr
+        action.set_defaults(handler=_cmd_keys, log_to_stderr=True)
+
+
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from kronos_server.security.keys import DEFAULT_KEYS_FILE, KeysFileError, add_key, load_keys
+
+    path = Path(args.file or settings.api_keys_file or DEFAULT_KEYS_FILE)
+    try:
+        if args.keys_action == "list":
+            for entry in load_keys(path).containers.values():
+                allowed = "*" if entry.methods is None else ",".join(sorted(entry.methods))
+                limit = str(entry.rate_limit) if entry.rate_limit else f"default ({settings.rate_limit})"
+                sys.stdout.write(f"{entry.name}\trate_limit={limit}\tmethods={allowed}\n")
+            return EXIT_OK
+        methods = args.methods.split(",") if args.methods is not None else None
+        key = add_key(path, args.name, rate_limit=args.rate_limit, methods=methods, replace=args.replace)
+    except KeysFileError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(key + "\n")
+    # the hint goes to stderr so that KEY=$(kronos-serve keys add NAME) captures the key alone
+    sys.stderr.write(
+        f"stored only its hash in {path}; this key is not shown again. Send the metadata "
+        f"'x-container-name: {args.name}' and 'authorization: Bearer <key>'\n"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kronos-serve", description="Kronos Serve: forecasts from the Kronos candlestick model."
@@ -127,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _forecast_parser(sub)
     _train_parser(sub)
+    _keys_parser(sub)
     # `serve` (the gRPC server) registers here once it exists: a _serve_parser(sub) that adds
     # _settings_flags and a handler that builds the server from Settings and the dataplane.
     return parser

@@ -39,6 +39,34 @@ class OverloadedError(KronosError):
     code = "RESOURCE_EXHAUSTED"
 
 
+class UnauthenticatedError(KronosError):
+    """Missing, malformed or wrong credentials; the message never echoes them."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(KronosError):
+    """The caller is known but may not call this method."""
+
+    code = "PERMISSION_DENIED"
+
+
+class RateLimitedError(KronosError):
+    """The caller's rate limit is spent; ``retry_after`` seconds until it may retry."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: float, limit: int, remaining: int, reset: float):
+        super().__init__(
+            message,
+            details={"limit": limit, "remaining": remaining, "reset": reset, "retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
+
+
 class CancelledError(KronosError):
     """The request was cancelled before it finished."""
 

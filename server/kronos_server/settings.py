@@ -13,6 +13,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kronos_server.forecast.limits import Limits
+from kronos_server.security.keys import validate_container_name
+from kronos_server.security.ratelimit import RateSpec
 
 
 class SettingsError(ValueError):
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
     # logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # security
+    api_keys_file: Path | None = Field(None, description="JSON file of container key hashes, limits, methods")
+    trusted_containers: str = Field("", description="Comma-separated containers accepted by name alone")
+    rate_limit: str = Field("100/minute", description="Default per-container rate, e.g. 100/minute")
+    dev_keys_dir: Path = Field(Path(".kronos"), description="Where a local dev key is made if unconfigured")
 
     @field_validator("device")
     @classmethod
@@ -60,6 +67,25 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("trusted_containers")
+    @classmethod
+    def _container_names(cls, value: str) -> str:
+        for name in _split_names(value):
+            validate_container_name(name)
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        RateSpec.parse(value)
+        return value
+
+    def trusted_container_set(self) -> frozenset[str]:
+        return frozenset(_split_names(self.trusted_containers))
+
+    def rate_limit_spec(self) -> RateSpec:
+        return RateSpec.parse(self.rate_limit)
+
     def limits(self) -> Limits:
         return Limits(
             max_context=self.max_context,
@@ -71,6 +97,10 @@ class Settings(BaseSettings):
             default_top_p=self.default_top_p,
             default_sample_count=min(self.default_sample_count, self.max_sample_count),
         )
+
+
+def _split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:
