@@ -53,3 +53,13 @@ def parity_tokenizer() -> KronosTokenizer:
 @pytest.fixture(scope="session")
 def parity_predictor() -> KronosPredictor:
     return load_predictor(PARITY / "predictor").module  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A running gRPC server with the parity model; one container "tester" with a key."""
+    from tests.servers import start_server
+
+    running = start_server(tmp_path_factory.mktemp("grpc"))
+    yield running
+    running.stop()

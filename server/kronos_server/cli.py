@@ -171,13 +171,33 @@ def build_parser() -> argparse.ArgumentParser:
     _forecast_parser(sub)
     _train_parser(sub)
     _keys_parser(sub)
-    # `serve` (the gRPC server) registers here once it exists: a _serve_parser(sub) that adds
-    # _settings_flags and a handler that builds the server from Settings and the dataplane.
+    _serve_parser(sub)
     return parser
 
 
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the gRPC server (health, reflection, KronosPredictor) until SIGTERM",
+        description="Every KRONOS_* setting has a matching flag; flags override the environment.",
+    )
+    group = p.add_argument_group("settings (override KRONOS_* environment variables)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        group.add_argument(
+            flag, dest=name, metavar="VALUE", help=f"KRONOS_{name.upper()}: {field.description or ''}"
+        )
+    p.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from kronos_server.app import serve
+
+    return asyncio.run(serve(settings))
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(**{name: getattr(args, name, None) for name in SETTINGS_FLAGS})
+    return load_settings(**{name: getattr(args, name, None) for name in Settings.model_fields})
 
 
 def _fail(message: str, code: int) -> int:

@@ -36,6 +36,11 @@ class ModelInfo:
     limits: Limits
 
 
+def _consume(future: asyncio.Future[Forecast]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class Dataplane:
     def __init__(self, bundle: ModelBundle, engine: Engine, limits: Limits, default_timeout: float | None):
         self.bundle = bundle
@@ -87,8 +92,10 @@ class Dataplane:
         )
 
     async def _await(self, ticket: Ticket, timeout: float | None) -> Forecast:
+        result = asyncio.wrap_future(ticket.future)
+        result.add_done_callback(_consume)  # an abandoned result must not warn when it fails later
         try:
-            return await asyncio.wait_for(asyncio.shield(ticket.result()), timeout)
+            return await asyncio.wait_for(asyncio.shield(result), timeout)
         except TimeoutError:
             ticket.cancel()
             raise DeadlineExceededError("inference timed out", details={"timeout_s": timeout}) from None

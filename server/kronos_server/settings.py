@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kronos_server.forecast.limits import Limits
@@ -24,6 +24,15 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KRONOS_", extra="ignore", frozen=True)
 
+    # network
+    host: str = Field("0.0.0.0", description="Address the servers bind")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
+    shutdown_grace: float = Field(30.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM")
+    max_request_size_mb: float = Field(16.0, gt=0, le=1024, description="Largest request message, MiB")
+    max_batch_items: int = Field(256, ge=1, description="Most series in one PredictBatch call")
+    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS")
+    tls_key_file: Path | None = Field(None, description="Server private key (PEM)")
+    tls_client_ca_file: Path | None = Field(None, description="CA for client certificates; enables mTLS")
     # model
     model_path: Path | None = Field(
         None, description="Predictor checkpoint directory (default: embedded model)"
@@ -66,6 +75,20 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("KRONOS_TLS_CERT_FILE and KRONOS_TLS_KEY_FILE must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "KRONOS_TLS_CLIENT_CA_FILE (mTLS) needs KRONOS_TLS_CERT_FILE and KRONOS_TLS_KEY_FILE"
+            )
+        return self
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_size_mb * 1024 * 1024)
 
     @field_validator("trusted_containers")
     @classmethod
@@ -111,6 +134,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"KRONOS_{name.upper()}: {err['msg']}")
+            if err["loc"]:
+                problems.append(f"KRONOS_{str(err['loc'][0]).upper()}: {err['msg']}")
+            else:  # a cross-field rule: its message names the variables
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

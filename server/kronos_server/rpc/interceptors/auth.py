@@ -1,0 +1,67 @@
+"""Authentication and authorisation: every caller is a container (key, allow-list or mTLS)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from grpc.aio import ServicerContext
+from loguru import logger
+
+from kronos_server.errors import KronosError, PermissionDeniedError
+from kronos_server.observability.metrics import Metrics
+from kronos_server.rpc import context as call
+from kronos_server.rpc.interceptors.base import ScopeInterceptor, metadata
+from kronos_server.security.auth import Authenticator, Identity
+
+
+def client_cert_name(context: ServicerContext) -> str | None:
+    """The verified client certificate's common name (mTLS), if any."""
+    names = (context.auth_context() or {}).get("x509_common_name") or []
+    return names[0].decode("utf-8", "replace") if names else None
+
+
+class AuthInterceptor(ScopeInterceptor):
+    def __init__(self, authenticator: Authenticator, metrics: Metrics, mtls: bool):
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.mtls = mtls
+
+    def label(self, container: str | None) -> str:
+        """Bounded label: configured containers by name, anything else 'unknown'."""
+        auth = self.authenticator
+        if container and (
+            container in auth.trusted_containers or (auth.keys is not None and container in auth.keys)
+        ):
+            return container
+        return "unknown"
+
+    def identify(self, context: ServicerContext, method: str) -> Identity:
+        cert_name = client_cert_name(context) if self.mtls else None
+        if cert_name is not None:
+            return self.authenticator.authenticate_mtls(cert_name, method)
+        md = metadata(context)
+        return self.authenticator.authenticate(md.get("x-container-name"), md.get("authorization"), method)
+
+    @asynccontextmanager
+    async def scope(self, method: str, request: Any, context: ServicerContext) -> AsyncIterator[None]:
+        state = call.current() or call.CallState(*call.route_of(method))
+        try:
+            identity = self.identify(context, state.method)
+        except KronosError as exc:
+            claimed = metadata(context).get("x-container-name")
+            label = self.label(claimed)
+            denied = isinstance(exc, PermissionDeniedError)
+            state.outcome = "forbidden" if denied else "unauthorized"
+            state.container = label
+            self.metrics.security_events.labels("blocked" if denied else "unauthorized", label).inc()
+            # never log the authorization value; the claimed name only when configured
+            logger.bind(container=label).warning("{} call refused: {}", state.method, exc.message)
+            await context.abort(grpc.StatusCode[exc.code], exc.message)
+            raise  # unreachable: abort raises
+        state.container = identity.container
+        state.identity = identity
+        with logger.contextualize(container=identity.container):
+            yield

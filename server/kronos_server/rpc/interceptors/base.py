@@ -1,0 +1,74 @@
+"""A server interceptor that wraps each call's behaviour in an async context manager.
+
+Subclasses implement :meth:`scope`; code before its ``yield`` runs before the servicer
+(and may abort the call), code after it sees the result or the exception. Wrapping the
+behaviour (rather than the handler lookup) gives every interceptor the call's context and
+keeps all of them in the call's own task, so they share one :class:`CallState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import grpc
+from grpc.aio import ServicerContext
+
+
+class ScopeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    #: infrastructure calls (health, reflection) pass through untouched unless True
+    applies_to_infrastructure = False
+
+    def scope(self, method: str, request: Any, context: ServicerContext) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    def applies(self, method: str) -> bool:
+        from kronos_server.rpc.context import is_infrastructure
+
+        return self.applies_to_infrastructure or not is_infrastructure(method)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or not self.applies(method):
+            return handler
+        if handler.unary_unary is not None:
+            inner_unary = handler.unary_unary
+
+            async def unary(request: Any, context: ServicerContext) -> Any:
+                async with self.scope(method, request, context):
+                    return await inner_unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+                async with self.scope(method, request, context):
+                    async for item in inner_stream(request, context):
+                        yield item
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client-streaming shapes are not part of our API
+
+
+def metadata(context: ServicerContext) -> dict[str, str]:
+    """Invocation metadata as a dict of lower-case keys (text values only)."""
+    out: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            out[key.lower()] = value
+    return out

@@ -1,0 +1,50 @@
+"""Innermost: the one mapping from the project's errors to gRPC status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from grpc.aio import ServicerContext
+from loguru import logger
+
+from kronos_server.errors import KronosError, OverloadedError
+from kronos_server.observability.metrics import STATUS_BY_CODE
+from kronos_server.rpc import context as call
+from kronos_server.rpc.interceptors.base import ScopeInterceptor
+
+GENERIC_INTERNAL = "internal error; the server logged the details"
+OVERLOAD_RETRY_AFTER_S = "1"
+
+
+class ErrorsInterceptor(ScopeInterceptor):
+    @asynccontextmanager
+    async def scope(self, method: str, request: Any, context: ServicerContext) -> AsyncIterator[None]:
+        state = call.current()
+        try:
+            yield
+        except KronosError as exc:
+            code = grpc.StatusCode[exc.code]
+            trailers: list[tuple[str, str]] = []
+            if exc.field:
+                trailers.append(("kronos-error-field", exc.field))
+            if isinstance(exc, OverloadedError):
+                trailers.append(("retry-after", OVERLOAD_RETRY_AFTER_S))
+            message = exc.message
+            if exc.code == "INTERNAL":
+                logger.opt(exception=exc).error("internal error")
+                message = GENERIC_INTERNAL
+            if state is not None and state.outcome is None:
+                state.outcome = STATUS_BY_CODE.get(exc.code, "error")
+            if trailers:
+                context.set_trailing_metadata(tuple(trailers))
+            await context.abort(code, message)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            logger.exception("unhandled error")
+            if state is not None:
+                state.outcome = "error"
+            await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL)

@@ -1,0 +1,148 @@
+"""The gRPC server: binds, serves health at once, loads + warms the model, drains on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import grpc
+import numpy as np
+from grpc_reflection.v1alpha import reflection
+from loguru import logger
+
+from kronos.v1 import predictor_pb2 as pb
+from kronos.v1 import predictor_pb2_grpc as pb_grpc
+from kronos_server.dataplane import Dataplane, open_dataplane
+from kronos_server.forecast.types import SamplingParams, SeriesInput
+from kronos_server.observability.metrics import Metrics
+from kronos_server.rpc.context import SERVICE
+from kronos_server.rpc.health import Health
+from kronos_server.rpc.servicer import KronosPredictorServicer
+from kronos_server.settings import Settings
+
+DataplaneFactory = Callable[[Settings], Dataplane]
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    key = settings.tls_key_file.read_bytes()
+    cert = settings.tls_cert_file.read_bytes()
+    ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+def warmup_series(n: int = 64, pred_len: int = 2) -> SeriesInput:
+    """A small synthetic series that exercises prefill and decode once before serving."""
+    t = np.arange(n, dtype=np.float64)
+    close = 100 + np.sin(t / 5)
+    ts = (1_700_000_000 + 300 * np.arange(n, dtype=np.int64)) * 1_000_000_000
+    return SeriesInput(
+        series_id="warmup",
+        timestamps=ts,
+        open=close,
+        high=close + 0.1,
+        low=close - 0.1,
+        close=close,
+        volume=np.full(n, 10.0),
+        pred_len=pred_len,
+        sampling=SamplingParams(sample_count=1, seed=0),
+    )
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        interceptors: Sequence[grpc.aio.ServerInterceptor],
+        dataplane_factory: DataplaneFactory = open_dataplane,
+    ):
+        self.settings = settings
+        self.metrics = metrics
+        self.health = Health()
+        self.servicer = KronosPredictorServicer(settings.max_request_bytes)
+        self._factory = dataplane_factory
+        # the core refuses messages far past our limit; between the two, the size
+        # interceptor answers (and counts) RESOURCE_EXHAUSTED with a clear message
+        core_limit = max(2 * settings.max_request_bytes, settings.max_request_bytes + 4 * 1024 * 1024)
+        self._server = grpc.aio.server(
+            interceptors=list(interceptors),
+            options=[
+                ("grpc.max_receive_message_length", core_limit),
+                ("grpc.max_send_message_length", core_limit),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_KronosPredictorServicer_to_server(self.servicer, self._server)  # type: ignore[no-untyped-call]
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._server)
+        reflection.enable_server_reflection(
+            (
+                pb.DESCRIPTOR.services_by_name["KronosPredictor"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
+        self.port = 0
+        self._draining = False
+
+    @property
+    def dataplane(self) -> Dataplane | None:
+        return self.servicer.dataplane
+
+    async def start(self) -> int:
+        """Bind and serve health at once; returns the bound port. Call :meth:`load` next."""
+        address = f"{self.settings.host}:{self.settings.grpc_port}"
+        creds = _credentials(self.settings)
+        if creds is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, creds)
+        await self._server.start()
+        await self.health.live()
+        logger.info("gRPC listening on {}:{} (tls={})", self.settings.host, self.port, creds is not None)
+        return self.port
+
+    async def load(self) -> Dataplane:
+        """Load the model, run one warm-up forecast, then report ready."""
+        started = time.monotonic()
+        dataplane = await asyncio.to_thread(self._factory, self.settings)
+        await dataplane.predict(warmup_series())
+        self.servicer.dataplane = dataplane
+        if not self._draining:
+            await self.health.ready(True)
+        self.metrics.model_loaded.set(1)
+        logger.info(
+            "model {} ({}) and tokenizer {} ({}) ready in {:.1f}s",
+            dataplane.model_name,
+            dataplane.model_version,
+            dataplane.tokenizer_name,
+            dataplane.tokenizer_version,
+            time.monotonic() - started,
+        )
+        return dataplane
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: readiness NOT_SERVING, refuse new calls, let in-flight ones finish."""
+        grace = self.settings.shutdown_grace if grace is None else grace
+        self._draining = True
+        started = time.monotonic()
+        await self.health.ready(False)
+        await self._server.stop(grace)
+        if self.servicer.dataplane is not None:
+            await self.servicer.dataplane.close(max(0.0, grace - (time.monotonic() - started)))
+        self.metrics.model_loaded.set(0)
+        logger.info("gRPC server stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+    @staticmethod
+    def service_name() -> str:
+        return SERVICE

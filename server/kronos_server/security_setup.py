@@ -1,0 +1,51 @@
+"""Build the authenticator from settings: keys file, trusted allow-list, or a local dev key."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from loguru import logger
+
+from kronos_server.security.auth import Authenticator
+from kronos_server.security.devkey import DEV_KEYS_FILE, DevKey, ensure_dev_key
+from kronos_server.security.keys import load_keys
+from kronos_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class SecuritySetup:
+    authenticator: Authenticator
+    dev_key: DevKey | None
+
+
+def build_security(settings: Settings) -> SecuritySetup:
+    """Never open: with nothing configured, a local dev key is made and required."""
+    trusted = settings.trusted_container_set()
+    keys = load_keys(settings.api_keys_file) if settings.api_keys_file is not None else None
+    if trusted:
+        logger.warning(
+            "trusted-network mode: {} container(s) are accepted by x-container-name alone, without a key; "
+            "use it only where the network itself authenticates callers",
+            len(trusted),
+        )
+    dev_key = None
+    if keys is None and not trusted:
+        dev_key = ensure_dev_key(settings.dev_keys_dir / DEV_KEYS_FILE)
+        keys = load_keys(dev_key.keys_file)
+        announce_dev_key(dev_key, settings)
+    return SecuritySetup(Authenticator(keys, trusted), dev_key)
+
+
+def announce_dev_key(dev_key: DevKey, settings: Settings) -> None:
+    """Tell the developer how to call the server; on the terminal, never in the log stream."""
+    verb = "created" if dev_key.created else "using"
+    sys.stderr.write(
+        f"\nNo KRONOS_API_KEYS_FILE or KRONOS_TRUSTED_CONTAINERS configured: {verb} a local dev key.\n"
+        f"  key file:  {dev_key.key_file} (mode 0600)\n"
+        f"  call with metadata  x-container-name: {dev_key.container}\n"
+        f"                      authorization: Bearer $(cat {dev_key.key_file})\n"
+        f"  e.g. kronos-client info --target localhost:{settings.grpc_port} "
+        f"--container {dev_key.container} --key-file {dev_key.key_file}\n\n"
+    )
+    sys.stderr.flush()

@@ -1,0 +1,142 @@
+"""The `kronos-serve serve` process: health transitions, SIGTERM drain, start-up failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kronos.v1 import predictor_pb2_grpc as pb_grpc
+from kronos_server.security.keys import add_key
+from tests.conftest import PARITY
+from tests.rpc.helpers import request
+
+SERVICE = "kronos.v1.KronosPredictor"
+
+
+class Process:
+    def __init__(self, tmp: Path, **env: str):
+        self.keys = tmp / "keys.json"
+        self.key = add_key(self.keys, "tester")
+        full_env = {
+            **os.environ,
+            "KRONOS_HOST": "127.0.0.1",
+            "KRONOS_GRPC_PORT": "0",
+            "KRONOS_MODEL_PATH": str(PARITY / "predictor"),
+            "KRONOS_TOKENIZER_PATH": str(PARITY / "tokenizer"),
+            "KRONOS_MAX_CONTEXT": "64",
+            "KRONOS_API_KEYS_FILE": str(self.keys),
+            "KRONOS_LOG_FORMAT": "json",
+            "KRONOS_SHUTDOWN_GRACE": "30",
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kronos_server.cli", "serve"],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.port = 0
+        self._ported = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            match = re.search(r"gRPC listening on [\d.]+:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                self._ported.set()
+
+    def wait_port(self, timeout: float = 60) -> int:
+        assert self._ported.wait(timeout), "".join(self.lines)
+        return self.port
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-container-name", "tester"), ("authorization", f"Bearer {self.key}"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def process(tmp_path: Path) -> Iterator[Process]:
+    p = Process(tmp_path)
+    yield p
+    p.stop()
+
+
+def test_health_transitions_and_sigterm_loses_nothing(process: Process) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{process.wait_port()}")
+    health = health_pb2_grpc.HealthStub(channel)
+    seen: list[int] = []
+
+    def watch() -> None:
+        try:
+            for reply in health.Watch(health_pb2.HealthCheckRequest(service=SERVICE)):
+                if not seen or seen[-1] != reply.status:
+                    seen.append(reply.status)
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=watch, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while health.Check(health_pb2.HealthCheckRequest(service=SERVICE)).status != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert health.Check(health_pb2.HealthCheckRequest(service="")).status == 1
+    stub = pb_grpc.KronosPredictorStub(channel)
+    futures = [
+        stub.PredictSingle.future(
+            request(60, 64, start=i * 50, sample_count=4, seed=i), metadata=process.metadata
+        )
+        for i in range(4)
+    ]
+    time.sleep(0.3)
+    process.proc.send_signal(signal.SIGTERM)
+    results = [f.result(timeout=60) for f in futures]
+    assert all(len(r.forecast.close) == 64 for r in results)  # nothing accepted is lost
+    assert process.proc.wait(60) == 0
+    assert (
+        seen[0] == health_pb2.HealthCheckResponse.NOT_SERVING
+        or seen[0] == health_pb2.HealthCheckResponse.SERVING
+    )
+    assert health_pb2.HealthCheckResponse.SERVING in seen
+    logs = [json.loads(line) for line in process.lines if line.startswith("{")]
+    assert any("draining" in entry["message"] for entry in logs)
+
+
+def test_missing_model_directory_fails_start_up_clearly(tmp_path: Path) -> None:
+    p = Process(tmp_path, KRONOS_MODEL_PATH=str(tmp_path / "nowhere"))
+    try:
+        assert p.proc.wait(60) == 1
+        text = "".join(p.lines)
+        assert "does not exist" in text and "nowhere" in text
+    finally:
+        p.stop()
+
+
+def test_invalid_setting_fails_naming_the_variable(tmp_path: Path) -> None:
+    p = Process(tmp_path, KRONOS_RATE_LIMIT="lots")
+    try:
+        assert p.proc.wait(60) == 2
+        assert "KRONOS_RATE_LIMIT" in "".join(p.lines)
+    finally:
+        p.stop()

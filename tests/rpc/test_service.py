@@ -1,0 +1,131 @@
+"""Every RPC of KronosPredictor against a real server on port 0 (parity model)."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from kronos.v1 import predictor_pb2 as pb
+from kronos.v1 import predictor_pb2_grpc as pb_grpc
+from tests.rpc.helpers import request
+from tests.servers import RunningServer
+
+
+@pytest.fixture(scope="module")
+def stub(grpc_server: RunningServer) -> pb_grpc.KronosPredictorStub:
+    return pb_grpc.KronosPredictorStub(grpc.insecure_channel(grpc_server.target))
+
+
+def test_predict_single_answers_with_versions_and_request_id(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    md = (*grpc_server.auth_metadata, ("x-request-id", "req-123"))
+    response, call = stub.PredictSingle.with_call(request(40, 6, seed=1, sample_count=2), metadata=md)
+    assert response.series_id == "s0"
+    assert len(response.forecast.close) == 6 and len(response.forecast.timestamps_ms) == 6
+    assert response.model_version.startswith("sha256:") and response.tokenizer_version.startswith("sha256:")
+    assert response.sample_count == 2 and response.seed == 1
+    assert ("x-request-id", "req-123") in tuple((m.key, m.value) for m in call.initial_metadata())
+    # pred_len alone continues the history's 5-minute interval
+    steps = np.diff([*request(40, 6).history.timestamps_ms[-1:], *response.forecast.timestamps_ms])
+    assert set(steps.tolist()) == {300_000}
+
+
+def test_seeded_requests_are_reproducible(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    md = grpc_server.auth_metadata
+    req = request(50, 5, seed=7, sample_count=3, temperature=1.0, top_p=0.9)
+    a = stub.PredictSingle(req, metadata=md)
+    b = stub.PredictSingle(req, metadata=md)
+    assert list(a.forecast.close) == list(b.forecast.close)
+
+
+def test_quantiles_are_returned_in_order(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    req = request(40, 4, seed=3, sample_count=16, quantiles=[0.9, 0.1, 0.5])
+    response = stub.PredictSingle(req, metadata=grpc_server.auth_metadata)
+    assert [q.q for q in response.quantiles] == [0.1, 0.5, 0.9]
+    lo, mid, hi = (np.array(q.values.close) for q in response.quantiles)
+    assert np.all(lo <= mid) and np.all(mid <= hi)
+
+
+def test_batch_mixes_settings_and_reports_item_errors_in_order(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    bad = request(30, 3, start=100, top_p=1.5)
+    items = [request(30, 3, start=0, seed=1), bad, request(60, 7, start=200, sample_count=2, seed=2)]
+    response = stub.PredictBatch(pb.PredictBatchRequest(items=items), metadata=grpc_server.auth_metadata)
+    kinds = [r.WhichOneof("outcome") for r in response.results]
+    assert kinds == ["forecast", "error", "forecast"]
+    assert response.results[1].error.code == "INVALID_ARGUMENT"
+    assert response.results[1].error.field == "top_p"
+    assert len(response.results[0].forecast.forecast.close) == 3
+    assert len(response.results[2].forecast.forecast.close) == 7
+    solo = stub.PredictSingle(items[2], metadata=grpc_server.auth_metadata)
+    assert list(solo.forecast.close) == list(response.results[2].forecast.forecast.close)
+
+
+def test_stream_sends_each_step_then_the_final_forecast(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    events = list(
+        stub.PredictStream(request(50, 20, seed=4, sample_count=2), metadata=grpc_server.auth_metadata)
+    )
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds == ["step"] * 20 + ["final"]
+    assert [e.step.step for e in events[:-1]] == list(range(20))
+    final = events[-1].final.forecast
+    np.testing.assert_allclose([e.step.close for e in events[:-1]], final.close, rtol=1e-5)
+
+
+def test_model_info(stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer) -> None:
+    info = stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=grpc_server.auth_metadata)
+    assert info.max_context == 64 and info.d_model == 32 and info.vocab_s1 == 16
+    assert info.model_version.startswith("sha256:")
+    assert info.limits.max_pred_len == 64
+    assert info.limits.max_request_bytes == grpc_server.settings.max_request_bytes
+    assert info.defaults.top_p == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r.history.close.__setitem__(3, float("nan")), "close[3]"),
+        (lambda r: r.history.low.__setitem__(5, -1.0), "low[5]"),
+        (lambda r: r.history.timestamps_ms.__setitem__(2, r.history.timestamps_ms[1]), "timestamps[2]"),
+        (lambda r: setattr(r, "pred_len", 65), "pred_len"),
+        (lambda r: setattr(r.sampling, "temperature", 0.0), "temperature"),
+        (lambda r: setattr(r.sampling, "sample_count", 0), "sample_count"),
+        (lambda r: setattr(r, "timezone", "Mars/Olympus"), "timezone"),
+        (lambda r: r.history.high.pop(), "high"),
+    ],
+)
+def test_bad_input_is_invalid_argument_naming_the_field(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer, mutate: object, field: str
+) -> None:
+    req = request(40, 4)
+    mutate(req)  # type: ignore[operator]
+    with pytest.raises(grpc.RpcError) as err:
+        stub.PredictSingle(req, metadata=grpc_server.auth_metadata)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in err.value.details()
+    trailers = dict(err.value.trailing_metadata())
+    assert trailers["kronos-error-field"] == field
+
+
+def test_health_and_reflection_need_no_credentials(grpc_server: RunningServer) -> None:
+    channel = grpc.insecure_channel(grpc_server.target)
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "kronos.v1.KronosPredictor"):
+        status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+    db = ProtoReflectionDescriptorDatabase(channel)
+    services = set(db.get_services())
+    assert {"kronos.v1.KronosPredictor", "grpc.health.v1.Health"} <= services
+    method = db.FindFileContainingSymbol("kronos.v1.KronosPredictor")
+    assert method.name == "kronos/v1/predictor.proto"
