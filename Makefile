@@ -10,10 +10,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 
-.PHONY: help run test lint typecheck pytest bench train-default clean protos
+.PHONY: help run forecast-sample test lint typecheck pytest bench train-default clean protos
 
 help:
-	@echo "make run            forecast the shipped sample data with the default model"
+	@echo "make run            start the gRPC server (port 50051) with the embedded default model"
+	@echo "make forecast-sample  one CLI forecast of the shipped sample data"
 	@echo "make test           lint + typecheck + the full test suite (slow tests in their own step)"
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make typecheck      mypy (strict)"
@@ -38,8 +39,12 @@ $(GEN): $(PROTO) | $(STAMP)
 
 protos: $(GEN)
 
-# until the gRPC server exists, `run` is a CLI forecast of the shipped CSV
+# the gRPC server with the embedded default model on :50051 (KRONOS_* settings apply)
 run: $(STAMP)
+	$(BIN)/kronos-serve serve
+
+# a one-off CLI forecast of the shipped CSV, no server needed
+forecast-sample: $(STAMP)
 	$(BIN)/kronos-serve forecast --csv $(SAMPLE_CSV) --tail 400 --pred-len 24 \
 		--sample-count 8 --quantiles 0.1,0.5,0.9
 

@@ -64,6 +64,7 @@ class Engine:
         self._steps = 0
         self._completed = 0
         self._rejected = 0
+        self._torch_threads = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,12 +150,14 @@ class Engine:
                 rejected_total=self._rejected,
                 cache_capacity_rows=self._cache.capacity,
                 cache_bytes_per_row=self._cache.bytes_per_row(),
+                torch_threads=self._torch_threads,
             )
 
     # -- the engine thread -----------------------------------------------------------------
     def _run(self) -> None:
         if self.config.torch_threads:
-            torch.set_num_threads(self.config.torch_threads)
+            torch.set_num_threads(self.config.torch_threads)  # per thread under OpenMP: set it here
+        self._torch_threads = torch.get_num_threads()
         with torch.inference_mode():
             while True:
                 with self._cv:

@@ -17,6 +17,7 @@ class EngineStats:
     rejected_total: int
     cache_capacity_rows: int
     cache_bytes_per_row: int
+    torch_threads: int  # intra-op threads of the engine thread
 
 
 class EngineObserver(Protocol):
