@@ -119,22 +119,34 @@ def _openssl(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throw-away CA, a server certificate for localhost and a client certificate."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-             "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))  # fmt: skip
+    new_key = ["req", "-newkey", "rsa:2048", "-nodes"]
+    _openssl(
+        *new_key,
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        f"{d}/ca.key",
+        "-out",
+        f"{d}/ca.pem",
+    )
+    extensions = {
+        "server": "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        "client": "basicConstraints=CA:FALSE\n",
+    }
     for name, cn in (("server", "localhost"), ("client", "trader-7")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}",
-                 "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"))  # fmt: skip
-        ext = d / f"{name}.ext"
-        ext.write_text(
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-            if name == "server"
-            else "basicConstraints=CA:FALSE\n"
+        _openssl(*new_key, "-subj", f"/CN={cn}", "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr")
+        (d / f"{name}.ext").write_text(extensions[name])
+        sign = ["x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key"]
+        _openssl(
+            *sign, "-CAcreateserial", "-days", "2", "-extfile", f"{d}/{name}.ext", "-out", f"{d}/{name}.pem"
         )
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-                 "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(d / f"{name}.pem"))  # fmt: skip
     return d
 
 
