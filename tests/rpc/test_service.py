@@ -129,3 +129,22 @@ def test_health_and_reflection_need_no_credentials(grpc_server: RunningServer) -
     assert {"kronos.v1.KronosPredictor", "grpc.health.v1.Health"} <= services
     method = db.FindFileContainingSymbol("kronos.v1.KronosPredictor")
     assert method.name == "kronos/v1/predictor.proto"
+
+
+def test_json_call_through_reflection_alone(grpc_server: RunningServer) -> None:
+    """What grpcurl does: learn the schema by reflection, send JSON, read JSON back."""
+    from google.protobuf import descriptor_pool, json_format, message_factory
+
+    channel = grpc.insecure_channel(grpc_server.target)
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    method = pool.FindServiceByName("kronos.v1.KronosPredictor").methods_by_name["GetModelInfo"]
+    request_cls = message_factory.GetMessageClass(method.input_type)
+    response_cls = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        "/kronos.v1.KronosPredictor/GetModelInfo",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response_cls.FromString,
+    )
+    reply = call(json_format.Parse("{}", request_cls()), metadata=grpc_server.auth_metadata)
+    as_json = json_format.MessageToDict(reply)
+    assert as_json["maxContext"] == 64 and as_json["modelVersion"].startswith("sha256:")
