@@ -1,0 +1,36 @@
+"""Smoke test: the engine benchmark runs end to end in its quick mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_engine.py"
+RATIO_KEYS = ("single_grow", "single_slide", "samples", "concurrency", "prefill_fraction")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_engine_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ratio_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RATIO ")]
+    for key in RATIO_KEYS:
+        assert any(ln.split()[1] == key for ln in ratio_lines), f"no RATIO line for {key}:\n{proc.stdout}"
+    data = json.loads(out.read_text())
+    assert {r["key"] for r in data["ratios"]} >= set(RATIO_KEYS)
+    assert all(r["value"] > 0 for r in data["ratios"])
+    assert data["memory"]["cache_bytes_per_row"] > 0
