@@ -1,0 +1,97 @@
+"""Timestamps in (datetime, ISO string, epoch ms, numpy/pandas) -> UTC epoch milliseconds, and back.
+
+Naive values are wall-clock times in the series' time zone, as on the server.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from kronos_client.errors import InvalidInputError
+
+UTC_NAMES = frozenset({"", "UTC", "Etc/UTC", "Z"})
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+TimestampLike = datetime | date | str | int | np.datetime64 | np.integer[Any]
+
+
+def zone(name: str | None) -> tzinfo:
+    if not name or name in UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"timezone {name!r} is not a known IANA time zone"
+        raise InvalidInputError(message, field="timezone") from None
+
+
+def _datetime_ms(value: datetime, tz: tzinfo) -> int:
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=tz)
+    return calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
+
+
+def to_epoch_ms_one(value: object, tz: tzinfo, field: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{field}: a boolean is not a timestamp", field=field)
+    if isinstance(value, int | np.integer):
+        return int(value)  # already epoch milliseconds
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise InvalidInputError(f"{field} is NaT", field=field)
+        value = value.astype("datetime64[us]").item()
+    if value is None:
+        raise InvalidInputError(f"{field} is missing (None/NaT)", field=field)
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(
+                f"{field} is not an ISO 8601 timestamp: {text[:40]!r}", field=field
+            ) from None
+    if isinstance(value, datetime):
+        try:
+            return _datetime_ms(value, tz)
+        except (ValueError, OverflowError):  # pandas NaT is a datetime that has no time
+            raise InvalidInputError(f"{field} is not a valid time: {value!r}", field=field) from None
+    if isinstance(value, date):
+        return _datetime_ms(datetime(value.year, value.month, value.day), tz)
+    raise InvalidInputError(
+        f"{field}: {type(value).__name__} is not a timestamp (use datetime, ISO string or int epoch ms)",
+        field=field,
+    )
+
+
+def to_epoch_ms(values: Iterable[Any], timezone: str | None = None, field: str = "timestamps") -> list[int]:
+    """Any sequence of timestamp-likes (incl. numpy datetime64 arrays, pandas Series) -> epoch ms."""
+    tz = zone(timezone)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M" and tz is UTC:
+        if np.isnat(values).any():
+            raise InvalidInputError(f"{field} holds NaT", field=field)
+        return [int(v) for v in values.astype("datetime64[ms]").astype(np.int64)]
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        values = values.astype("datetime64[us]")  # tolist() of [ns] would give bare ints
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [to_epoch_ms_one(v, tz, f"{field}[{i}]") for i, v in enumerate(items)]
+
+
+def from_epoch_ms(values: Iterable[int], timezone: str | None = None) -> list[datetime]:
+    """Epoch ms -> aware datetimes in the series' time zone (UTC when unset)."""
+    tz = zone(timezone)
+    return [(EPOCH + timedelta(milliseconds=int(v))).astimezone(tz) for v in values]
+
+
+def format_iso(values: Iterable[int], timezone: str | None = None) -> list[str]:
+    """Epoch ms -> ISO 8601 in the series' local time; naive when UTC (like the server)."""
+    tz = zone(timezone)
+    out = []
+    for dt in from_epoch_ms(values, timezone):
+        out.append(dt.replace(tzinfo=None).isoformat() if tz is UTC else dt.isoformat())
+    return out
