@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -291,6 +292,10 @@ def _cmd_train(args: argparse.Namespace, settings: Settings, extra: Sequence[str
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kronos-serve`` console script; returns the exit code."""
+    # OpenMP worker threads that spin while idle steal the CPU from the event loop and from
+    # each other on a shared host (measured: 8-12 ms stalls per parallel region, see
+    # docs/PERFORMANCE.md); must be set before torch loads, so here and not in settings
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     passthrough = getattr(args, "passthrough", False)

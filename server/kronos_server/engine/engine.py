@@ -23,7 +23,7 @@ from torch import Tensor
 
 from kronos_server.engine.cache import KVCache
 from kronos_server.engine.job import Job
-from kronos_server.engine.passes import decode_pass, s2_logits, window_pass
+from kronos_server.engine.passes import StreamDecoder, decode_pass, s2_logits, window_pass
 from kronos_server.engine.sampling import draw, filter_logits
 from kronos_server.engine.stats import EngineObserver, EngineStats, NullObserver
 from kronos_server.engine.ticket import Ticket
@@ -241,9 +241,10 @@ class Engine:
                 self._running_rows += job.samples
                 fresh.append(job)
         now = time.monotonic()
+        if fresh:  # grow once for the whole admission: one copy, no intermediate capacity
+            self._cache.ensure(len(self._owner) + sum(job.samples for job in fresh))
         for job in fresh:
             self.observer.queue_wait(now - job.enqueued_at)
-            self._cache.ensure(len(self._owner) + job.samples)
             job.slots = list(range(len(self._owner), len(self._owner) + job.samples))
             self._owner.extend((job, i) for i in range(job.samples))
             self._active.append(job)
@@ -323,9 +324,16 @@ class Engine:
                 self._publish_step(job)
 
     def _publish_step(self, job: Job) -> None:
-        """Decode up to the newest position; the causal decoder makes this the final value."""
-        d0 = job.decode_start(self.bundle.max_context)
-        decoded = self.bundle.tokenizer.decode(job.s1[:, d0 : job.known], job.s2[:, d0 : job.known])
+        """Decode the newest position; the causal decoder makes this the final value."""
+        if job.stream_decoder is None:
+            d0 = job.decode_start(self.bundle.max_context)
+            capacity = job.n + job.pred_len - d0
+            tokenizer, device = self.bundle.tokenizer, self.bundle.device
+            job.stream_decoder = StreamDecoder(tokenizer, job.samples, capacity, device)
+            decoded = job.stream_decoder.extend(job.s1[:, d0 : job.known], job.s2[:, d0 : job.known])
+        else:
+            new = slice(job.known - 1, job.known)
+            decoded = job.stream_decoder.extend(job.s1[:, new], job.s2[:, new])
         job.ticket.publish(job.step_update(decoded[:, -1]))
 
     def _finish(self, job: Job, error: KronosError | str | None) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from kronos_server.engine.passes import StreamDecoder
 from kronos_server.engine.ticket import Ticket
 from kronos_server.forecast.prepare import denormalize
 from kronos_server.forecast.types import Forecast, PreparedSeries, StepUpdate
@@ -27,6 +28,7 @@ class Job:
     stamps: Tensor = field(init=False)  # [n + P, 5]
     slots: list[int] = field(default_factory=list)  # slot of each sample row, in sample order
     generated: int = 0
+    stream_decoder: StreamDecoder | None = None  # incremental decode of published steps
 
     def __post_init__(self) -> None:
         seed = self.series.sampling.seed

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kronos_server.engine.cache import KVCache
-from kronos_server.model.layers import Attend, causal_attend
+from kronos_server.model.layers import Attend, causal_attend, run_blocks
 from kronos_server.model.predictor import KronosPredictor
+from kronos_server.model.tokenizer import KronosTokenizer
 
 
 def window_pass(
@@ -106,3 +107,45 @@ def s2_logits(
     k2 = cache.k2[:rows, :, :upto]
     v2 = cache.v2[:rows, :, :upto]
     return predictor.s2_logits(s1_ids, h_last, k2, v2, None if bool(mask.all()) else mask)
+
+
+class StreamDecoder:
+    """Incremental tokenizer decode of one job's rows for streaming (spec §5 step 4).
+
+    A job's decode window start d0 never changes and the decoder is causal, so a position's
+    decoded value is final as soon as its token exists. The decoder's K/V are kept, so each
+    step decodes one new position instead of re-running the whole window.
+    """
+
+    def __init__(self, tokenizer: KronosTokenizer, rows: int, capacity: int, device: torch.device):
+        cfg = tokenizer.config
+        head_dim = cfg.d_model // cfg.n_heads
+        layers = len(tokenizer.decoder)
+        self.tokenizer = tokenizer
+        self.k = [torch.zeros(rows, cfg.n_heads, capacity, head_dim, device=device) for _ in range(layers)]
+        self.v = [torch.zeros(rows, cfg.n_heads, capacity, head_dim, device=device) for _ in range(layers)]
+        self.length = 0
+
+    def extend(self, s1: Tensor, s2: Tensor) -> Tensor:
+        """The next tokens [R, t] of the decode window -> their decoded rows [R, t, d_in]."""
+        start, end = self.length, self.length + s1.shape[1]
+
+        def attend_for(layer: int) -> Attend:
+            def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+                self.k[layer][:, :, start:end] = k
+                self.v[layer][:, :, start:end] = v
+                keys, values = self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+                if start == 0:
+                    return causal_attend(q, keys, values)
+                if end - start == 1:
+                    return F.scaled_dot_product_attention(q, keys, values)
+                mask = torch.ones(end - start, end, dtype=torch.bool, device=q.device).tril(start)
+                return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+
+            return attend
+
+        tok = self.tokenizer
+        h = tok.post_quant_embed(tok.ids_to_code(s1, s2))
+        h = run_blocks(tok.decoder, h, torch.arange(start, end, device=s1.device), attend_for)
+        self.length = end
+        return tok.head(h)
