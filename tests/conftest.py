@@ -63,3 +63,16 @@ def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     running = start_server(tmp_path_factory.mktemp("grpc"))
     yield running
     running.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs() -> Any:
+    """Servers in tests log warnings and errors only (tests of logging add their own sinks)."""
+    import sys
+
+    from loguru import logger
+
+    logger.remove()
+    handler = logger.add(sys.stderr, level="WARNING")
+    yield
+    logger.remove(handler)

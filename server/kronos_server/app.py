@@ -46,12 +46,12 @@ async def serve(settings: Settings) -> int:
     loader = asyncio.create_task(server.load())
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if loader in done and loader.exception() is not None:
-        exc = loader.exception()
-        logger.error("model failed to load: {}", exc)
+    failure = loader.exception() if loader in done else None
+    if failure is not None:
+        logger.error("model failed to load: {}", failure)
         stopper.cancel()
         await server.stop(0)
-        return 1 if not isinstance(exc, KronosError) or exc.code != "INVALID_ARGUMENT" else 2
+        return 2 if isinstance(failure, KronosError) and failure.code == "INVALID_ARGUMENT" else 1
     await stopper
     logger.info("signal received: draining for up to {}s", settings.shutdown_grace)
     if not loader.done():

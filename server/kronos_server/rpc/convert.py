@@ -11,6 +11,23 @@ from kronos_server.forecast.types import FEATURES, Forecast, SamplingParams, Ser
 
 NS_PER_MS = 1_000_000
 
+# domain field roots -> where they live in PredictRequest
+_PROTO_PATHS = {
+    **{name: f"history.{name}" for name in (*FEATURES, "timestamps")},
+    "timestamps": "history.timestamps_ms",
+    **{
+        name: f"sampling.{name}"
+        for name in ("temperature", "top_k", "top_p", "sample_count", "seed", "quantiles")
+    },
+    "prediction_timestamps": "prediction_timestamps_ms",
+}
+
+
+def proto_field(field: str) -> str:
+    """A domain field name ("close[17]", "top_p") as its PredictRequest path."""
+    root, bracket, rest = field.partition("[")
+    return _PROTO_PATHS.get(root, root) + bracket + rest
+
 
 def _array(values: object) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
@@ -82,7 +99,8 @@ def step_to_pb(update: StepUpdate) -> pb.PredictStreamEvent:
 
 
 def error_to_pb(error: KronosError) -> pb.ItemError:
-    return pb.ItemError(code=error.code, message=error.message, field=error.field or "")
+    field = proto_field(error.field) if error.field else ""
+    return pb.ItemError(code=error.code, message=error.message, field=field)
 
 
 def model_info_to_pb(info: ModelInfo, max_request_bytes: int) -> pb.ModelInfo:

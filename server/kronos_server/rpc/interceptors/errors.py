@@ -13,6 +13,7 @@ from loguru import logger
 from kronos_server.errors import KronosError, OverloadedError
 from kronos_server.observability.metrics import STATUS_BY_CODE
 from kronos_server.rpc import context as call
+from kronos_server.rpc.convert import proto_field
 from kronos_server.rpc.interceptors.base import ScopeInterceptor
 
 GENERIC_INTERNAL = "internal error; the server logged the details"
@@ -29,7 +30,7 @@ class ErrorsInterceptor(ScopeInterceptor):
             code = grpc.StatusCode[exc.code]
             trailers: list[tuple[str, str]] = []
             if exc.field:
-                trailers.append(("kronos-error-field", exc.field))
+                trailers.append(("kronos-error-field", proto_field(exc.field)))
             if isinstance(exc, OverloadedError):
                 trailers.append(("retry-after", OVERLOAD_RETRY_AFTER_S))
             message = exc.message
