@@ -72,7 +72,10 @@ def _quiet_logs() -> Any:
 
     from loguru import logger
 
+    import contextlib
+
     logger.remove()
     handler = logger.add(sys.stderr, level="WARNING")
     yield
-    logger.remove(handler)
+    with contextlib.suppress(ValueError):  # a CLI test may have reconfigured logging already
+        logger.remove(handler)
