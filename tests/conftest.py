@@ -68,11 +68,10 @@ def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_logs() -> Any:
     """Servers in tests log warnings and errors only (tests of logging add their own sinks)."""
+    import contextlib
     import sys
 
     from loguru import logger
-
-    import contextlib
 
     logger.remove()
     handler = logger.add(sys.stderr, level="WARNING")
