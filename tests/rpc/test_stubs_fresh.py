@@ -45,3 +45,17 @@ def test_service_methods_are_the_contract() -> None:
         "GetModelInfo",
     ]
     assert predictor_pb2.DESCRIPTOR.package == "kronos.v1"
+
+
+def test_every_field_is_documented() -> None:
+    """Each field, oneof and message of the proto has a comment line right above it."""
+    import re
+
+    lines = (ROOT / "protos/kronos/v1/predictor.proto").read_text().splitlines()
+    field = re.compile(r"^\s+(optional |repeated )?[\w.]+ \w+ = \d+;|^\s+oneof \w+ \{")
+    undocumented = [
+        line.strip()
+        for i, line in enumerate(lines)
+        if field.match(line) and not lines[i - 1].strip().startswith("//")
+    ]
+    assert not undocumented, undocumented
