@@ -33,6 +33,9 @@ def test_defaults() -> None:
         ("KRONOS_LOG_LEVEL", "debug", "log_level", "DEBUG"),
         ("KRONOS_LOG_FORMAT", "text", "log_format", "text"),
         ("KRONOS_DEFAULT_TOP_P", "0.5", "default_top_p", 0.5),
+        ("KRONOS_HTTP_PORT", "8080", "http_port", 8080),
+        ("KRONOS_BRIDGE_CONTAINER", "rest-bridge", "bridge_container", "rest-bridge"),
+        ("KRONOS_BRIDGE_KEY_FILE", "/run/secrets/bridge", "bridge_key_file", Path("/run/secrets/bridge")),
     ],
 )
 def test_environment_variable_takes_effect(
@@ -53,6 +56,8 @@ def test_environment_variable_takes_effect(
         ("KRONOS_DEFAULT_TOP_P", "1.5"),
         ("KRONOS_INFERENCE_TIMEOUT", "-1"),
         ("KRONOS_MAX_SAMPLE_COUNT", "5000"),
+        ("KRONOS_HTTP_PORT", "70000"),
+        ("KRONOS_BRIDGE_CONTAINER", "no spaces please"),
     ],
 )
 def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, text: str) -> None:

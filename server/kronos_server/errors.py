@@ -101,12 +101,34 @@ class InternalError(KronosError):
 HTTP_STATUS: dict[str, int] = {
     "OK": 200,
     "INVALID_ARGUMENT": 422,
+    "OUT_OF_RANGE": 422,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
     "RESOURCE_EXHAUSTED": 429,
     "FAILED_PRECONDITION": 503,
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
     "CANCELLED": 499,
+    "UNIMPLEMENTED": 501,
     "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
 }
+
+# RESOURCE_EXHAUSTED has three causes that need different HTTP answers; the code alone
+# cannot tell them apart (the bridge reads the cause from the trailers)
+RESOURCE_EXHAUSTED_HTTP: dict[str, int] = {
+    "rate_limited": 429,  # the caller's rate limit: Retry-After and X-RateLimit-*
+    "too_large": 413,  # a size limit: retrying the same request cannot succeed
+    "overloaded": 503,  # the engine's admission limit: the server is busy, Retry-After
+}
+
+
+def http_status(code: str, cause: str | None = None) -> int:
+    """The HTTP status of a gRPC status code name (and, for RESOURCE_EXHAUSTED, its cause)."""
+    if code == "RESOURCE_EXHAUSTED" and cause in RESOURCE_EXHAUSTED_HTTP:
+        return RESOURCE_EXHAUSTED_HTTP[cause]
+    return HTTP_STATUS.get(code, 500)

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # network
     host: str = Field("0.0.0.0", description="Address the servers bind")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
+    http_port: int = Field(8000, ge=0, le=65535, description="REST bridge HTTP port (0 = pick a free one)")
     shutdown_grace: float = Field(30.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM")
     max_request_size_mb: float = Field(16.0, gt=0, le=1024, description="Largest request message, MiB")
     max_batch_items: int = Field(256, ge=1, description="Most series in one PredictBatch call")
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     trusted_containers: str = Field("", description="Comma-separated containers accepted by name alone")
     rate_limit: str = Field("100/minute", description="Default per-container rate, e.g. 100/minute")
     dev_keys_dir: Path = Field(Path(".kronos"), description="Where a local dev key is made if unconfigured")
+    # standalone REST bridge (kronos-serve bridge): its own credentials for GetModelInfo
+    bridge_container: str | None = Field(
+        None, description="Container the standalone bridge reads model info as (readyz versions)"
+    )
+    bridge_key_file: Path | None = Field(None, description="File holding the bridge container's API key")
 
     @field_validator("device")
     @classmethod
@@ -95,6 +101,13 @@ class Settings(BaseSettings):
     def _container_names(cls, value: str) -> str:
         for name in _split_names(value):
             validate_container_name(name)
+        return value
+
+    @field_validator("bridge_container")
+    @classmethod
+    def _bridge_container(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_container_name(value)
         return value
 
     @field_validator("rate_limit")

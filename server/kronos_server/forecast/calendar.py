@@ -70,7 +70,12 @@ def parse_timestamps(values: list[str], tz_name: str, field: str) -> np.ndarray:
             ) from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=tz or UTC)
-        out[i] = int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+        try:
+            out[i] = int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+        except (OverflowError, ValueError):  # int64 nanoseconds span the years 1678-2262
+            raise InvalidInputError(
+                f"{field}[{i}] is out of range (years 1678-2261): {str(text)[:40]!r}", field=f"{field}[{i}]"
+            ) from None
     return out
 
 

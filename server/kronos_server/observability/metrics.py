@@ -13,6 +13,11 @@
   timeout       the deadline or inference timeout passed
   error         a fault of ours (INTERNAL and anything unexpected)
 Only ``error`` and ``timeout`` indicate server trouble; the rest are client outcomes.
+
+``route`` label values: a native gRPC call's method path (``/kronos.v1.KronosPredictor/
+PredictSingle``, ...), a REST call's path (``/v1/predict/single``, ``/v1/predict/batch``,
+``/v1/models``), or ``other``. Each logical request is counted once: the gRPC calls the
+in-process REST bridge makes are not counted again under their method path.
 """
 
 from __future__ import annotations

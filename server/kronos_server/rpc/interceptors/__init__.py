@@ -23,10 +23,12 @@ def build_interceptors(
     max_request_bytes: int,
     max_batch_items: int,
     mtls: bool,
+    bridge_token: str | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
+    """``bridge_token``: the in-process REST bridge's token; its calls are counted by the bridge."""
     return [
         # 1. metrics: outermost, so every call is counted and timed, rejected ones included
-        MetricsInterceptor(metrics),
+        MetricsInterceptor(metrics, bridge_token),
         # 2. request context: x-request-id in and out, bound to every log line; access log
         RequestContextInterceptor(),
         # 3. auth: container identity (key, trusted allow-list or mTLS) and method permission
