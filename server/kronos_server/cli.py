@@ -173,28 +173,56 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _keys_parser(sub)
     _serve_parser(sub)
+    _bridge_parser(sub)
     return parser
 
 
-def _serve_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="run the gRPC server (health, reflection, KronosPredictor) until SIGTERM",
-        description="Every KRONOS_* setting has a matching flag; flags override the environment.",
-    )
+def _all_settings_flags(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("settings (override KRONOS_* environment variables)")
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         group.add_argument(
             flag, dest=name, metavar="VALUE", help=f"KRONOS_{name.upper()}: {field.description or ''}"
         )
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the gRPC server (health, reflection, KronosPredictor) and the REST API until SIGTERM",
+        description="gRPC on KRONOS_GRPC_PORT and the /v1 REST API on KRONOS_HTTP_PORT, one process. "
+        "Every KRONOS_* setting has a matching flag; flags override the environment.",
+    )
+    _all_settings_flags(p)
     p.set_defaults(handler=_cmd_serve)
+
+
+def _bridge_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bridge",
+        help="run the /v1 REST API alone, in front of a gRPC server elsewhere",
+        description="The REST bridge on KRONOS_HTTP_PORT, calling the gRPC service at --grpc-target.",
+    )
+    p.add_argument("--grpc-target", required=True, metavar="HOST:PORT", help="the gRPC server to call")
+    _all_settings_flags(p)
+    p.set_defaults(handler=_cmd_bridge)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from kronos_server.app import serve
 
     return asyncio.run(serve(settings))
+
+
+def _cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from kronos_bridge.server import run_bridge
+
+    try:
+        return asyncio.run(run_bridge(settings, args.grpc_target))
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        return _fail(f"cannot start the HTTP server on port {settings.http_port}: {exc}", EXIT_FAILURE)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -33,6 +33,7 @@ class Process:
             **os.environ,
             "KRONOS_HOST": "127.0.0.1",
             "KRONOS_GRPC_PORT": "0",
+            "KRONOS_HTTP_PORT": "0",
             "KRONOS_MODEL_PATH": str(PARITY / "predictor"),
             "KRONOS_TOKENIZER_PATH": str(PARITY / "tokenizer"),
             "KRONOS_MAX_CONTEXT": "64",

@@ -1,0 +1,163 @@
+"""The JSON bodies of the /v1 API as pydantic models, for the OpenAPI document.
+
+Requests are parsed by :mod:`kronos_server.forecast.legacy_json` (the one parser of the
+legacy shape, shared with the CLI), not by these models; ``tests/rest_bridge`` checks that
+both name the same fields and that every field maps onto the proto (translate.FIELD_MAP).
+The model-info body is derived from the ``ModelInfo`` message itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from kronos.v1 import predictor_pb2 as pb
+
+
+class _Strict(BaseModel):
+    # unknown fields are refused: a typo must not silently fall back to a default
+    model_config = ConfigDict(extra="forbid")
+
+
+class Candle(_Strict):
+    """One history candle. volume and amount: for every candle or for none."""
+
+    open: float = Field(description="Opening price, > 0")
+    high: float = Field(description="Highest price, >= open, close and low")
+    low: float = Field(description="Lowest price, <= open and close, > 0")
+    close: float = Field(description="Closing price, > 0")
+    volume: float | None = Field(
+        None, description="Traded volume, >= 0; absent = unknown (volume and amount 0)"
+    )
+    amount: float | None = Field(None, description="Turnover, >= 0; absent with volume = volume x mean(OHLC)")
+
+
+class Overrides(_Strict):
+    """Per-request settings; each absent (or null) field takes the server default."""
+
+    pred_len: int | None = Field(None, description="Steps to predict, 1..max_context")
+    temperature: float | None = Field(None, description="Softmax temperature, > 0")
+    top_k: int | None = Field(None, description="Keep the k most likely tokens; 0 = off (then top_p applies)")
+    top_p: float | None = Field(None, description="Nucleus sampling mass in (0, 1]")
+    sample_count: int | None = Field(None, description="Sample paths averaged, 1..the server maximum")
+    seed: int | None = Field(None, description="Makes the forecast reproducible; absent = random")
+    quantiles: list[float] | None = Field(
+        None, description="Quantile levels in (0, 1) to report over the sample paths"
+    )
+
+
+class PredictRequestBody(_Strict):
+    """One series to forecast (the shape of the service this one replaces)."""
+
+    series_id: str | None = Field(None, description="Caller's label, echoed in the response")
+    candles: list[Candle] = Field(description="The observed candles, oldest first")
+    timestamps: list[str] = Field(
+        description="ISO 8601, one per candle, strictly increasing; naive = wall-clock time in timezone"
+    )
+    prediction_timestamps: list[str] | None = Field(
+        None, description="ISO 8601 timestamps to predict; absent = continue the history's interval"
+    )
+    timezone: str | None = Field(None, description="IANA time zone of the series; absent = UTC")
+    overrides: Overrides | None = None
+
+
+class BatchRequestBody(_Strict):
+    """Many series, each with its own settings and length; answered in order."""
+
+    items: list[PredictRequestBody]
+
+
+class PredictionRow(BaseModel):
+    """One predicted candle (mean over the samples); null where a value is not finite."""
+
+    timestamp: str = Field(description="ISO 8601 in the series' time zone (naive when UTC)")
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+    amount: float | None
+
+
+class QuantileBody(BaseModel):
+    q: float = Field(description="Quantile level in (0, 1)")
+    prediction: list[PredictionRow]
+
+
+class PredictResponseBody(BaseModel):
+    series_id: str
+    prediction: list[PredictionRow]
+    model_version: str = Field(description="Content hash of the predictor checkpoint")
+    tokenizer_version: str = Field(description="Content hash of the tokenizer checkpoint")
+    quantiles: list[QuantileBody] | None = Field(None, description="Present only when requested")
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every endpoint."""
+
+    error: str = Field(
+        description="Stable reason: the gRPC status name in snake case (invalid_argument, "
+        "unauthenticated, ...), or rate_limited / too_large / overloaded for RESOURCE_EXHAUSTED, "
+        "bad_request for malformed JSON, not_found, method_not_allowed"
+    )
+    message: str = Field(description="Human-readable; names the field when the input is at fault")
+    details: dict[str, Any] = Field(description="e.g. field (candles[17].close), limit, retry_after")
+    request_id: str = Field(description="The X-Request-ID of the call")
+
+
+class BatchItemError(ErrorBody):
+    """A failed item of a batch, in its own slot; ``details.field`` is relative to the item."""
+
+    series_id: str | None = None
+    status: int = Field(description="The HTTP status this error would have had on its own")
+
+
+class HealthBody(BaseModel):
+    status: str
+
+
+class ReadyBody(BaseModel):
+    ready: bool
+    model_loaded: bool
+    model_name: str | None = None
+    model_version: str | None = None
+    tokenizer_name: str | None = None
+    tokenizer_version: str | None = None
+    device: str | None = None
+
+
+_SCALARS: dict[int, type] = {
+    FieldDescriptor.CPPTYPE_INT32: int,
+    FieldDescriptor.CPPTYPE_INT64: int,
+    FieldDescriptor.CPPTYPE_UINT32: int,
+    FieldDescriptor.CPPTYPE_UINT64: int,
+    FieldDescriptor.CPPTYPE_DOUBLE: float,
+    FieldDescriptor.CPPTYPE_FLOAT: float,
+    FieldDescriptor.CPPTYPE_BOOL: bool,
+    FieldDescriptor.CPPTYPE_STRING: str,
+    FieldDescriptor.CPPTYPE_ENUM: str,
+}
+
+
+def model_of(descriptor: Descriptor) -> type[BaseModel]:
+    """A pydantic model with exactly the fields of a protobuf message (nested ones too)."""
+    fields: dict[str, Any] = {}
+    for field in descriptor.fields:
+        kind: Any
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            kind = model_of(field.message_type)
+        else:
+            kind = _SCALARS[field.cpp_type]
+        fields[field.name] = (list[kind] if field.is_repeated else kind, ...)
+    return create_model(descriptor.name, **fields)
+
+
+ModelInfoBody = model_of(pb.ModelInfo.DESCRIPTOR)
+
+
+class ModelsBody(BaseModel):
+    """The models this server answers with (one today)."""
+
+    models: list[ModelInfoBody]  # type: ignore[valid-type]

@@ -1,0 +1,159 @@
+"""JSON <-> protobuf for the /v1 API. Shapes only: the gRPC service validates values.
+
+The request JSON is parsed by :func:`kronos_server.forecast.legacy_json.series_from_request`
+(the parser the CLI uses too), then packed into a ``PredictRequest``; the answer is
+unpacked into a ``Forecast`` and encoded by ``forecast_to_response``, so the REST shape
+is the legacy one by construction. :data:`FIELD_MAP` is the explicit REST <-> proto field
+table: error fields from the gRPC service are translated back through it, and a test
+checks it against the proto descriptors both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from kronos.v1 import predictor_pb2 as pb
+from kronos_server.errors import InvalidInputError
+from kronos_server.forecast.legacy_json import forecast_to_response, series_from_request
+from kronos_server.forecast.types import FEATURES, Forecast, SeriesInput
+
+NS_PER_MS = 1_000_000
+UTC = "UTC"
+
+# REST field path -> PredictRequest field path. "candles[]" is the list of candle objects,
+# whose fields are the proto's packed columns.
+FIELD_MAP: dict[str, str] = {
+    "series_id": "series_id",
+    "candles": "history",
+    **{f"candles[].{name}": f"history.{name}" for name in FEATURES},
+    "timestamps": "history.timestamps_ms",
+    "prediction_timestamps": "prediction_timestamps_ms",
+    "timezone": "timezone",
+    "overrides": "sampling",
+    "overrides.pred_len": "pred_len",
+    **{
+        f"overrides.{name}": f"sampling.{name}"
+        for name in ("temperature", "top_k", "top_p", "sample_count", "seed", "quantiles")
+    },
+}
+_REST_BY_PROTO = {proto: rest for rest, proto in FIELD_MAP.items()}
+_PATH = re.compile(r"^([^\[\]]+)(\[\d+\])?(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A request ready for the gRPC call, plus what the answer's encoding needs."""
+
+    message: pb.PredictRequest
+    timezone: str
+    rows: int
+
+
+def _assign(target: Message, name: str, value: Any, rest: str) -> None:
+    # proto integer fields are bounded (int32, uint64): the JSON integer may not fit
+    try:
+        setattr(target, name, value)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInputError(f"{rest}: {value} is out of range", field=rest) from None
+
+
+def series_to_pb(series: SeriesInput) -> pb.PredictRequest:
+    """A decoded request as the PredictRequest message (timestamps to epoch milliseconds)."""
+    history = pb.Candles(timestamps_ms=(series.timestamps // NS_PER_MS).tolist())
+    for name in FEATURES:
+        column = getattr(series, name)
+        if column is not None:
+            getattr(history, name).extend(column.tolist())
+    msg = pb.PredictRequest(series_id=series.series_id, history=history, timezone=series.timezone or "")
+    if series.prediction_timestamps is not None:
+        msg.prediction_timestamps_ms.extend((series.prediction_timestamps // NS_PER_MS).tolist())
+    if series.pred_len is not None:
+        _assign(msg, "pred_len", series.pred_len, "overrides.pred_len")
+    s = series.sampling
+    for name in ("temperature", "top_k", "top_p", "sample_count", "seed"):
+        value = getattr(s, name)
+        if value is not None:
+            _assign(msg.sampling, name, value, f"overrides.{name}")
+    msg.sampling.quantiles.extend(s.quantiles)
+    return msg
+
+
+def request_to_pb(payload: object) -> Translated:
+    """A JSON request body (parsed) -> PredictRequest; InvalidInputError names the REST field."""
+    series = series_from_request(payload)
+    return Translated(series_to_pb(series), series.timezone or UTC, int(series.timestamps.size))
+
+
+def _table(candles: pb.Candles) -> tuple[np.ndarray, np.ndarray]:
+    stamps = np.asarray(candles.timestamps_ms, dtype=np.int64) * NS_PER_MS
+    n = stamps.size
+    columns = [np.asarray(getattr(candles, name), dtype=np.float64) for name in FEATURES]
+    values = np.stack([c if c.size == n else np.full(n, np.nan) for c in columns], axis=-1)
+    return stamps, values.astype(np.float32)
+
+
+def response_to_json(msg: pb.PredictResponse, timezone: str) -> dict[str, Any]:
+    """A PredictResponse as the legacy JSON response, timestamps in the series' zone."""
+    stamps, mean = _table(msg.forecast)
+    quantiles = {q.q: _table(q.values)[1] for q in msg.quantiles}
+    forecast = Forecast(
+        series_id=msg.series_id,
+        timestamps=stamps,
+        timezone=timezone,
+        mean=mean,
+        quantiles=quantiles,
+        sample_count=msg.sample_count,
+        seed=msg.seed if msg.HasField("seed") else None,
+    )
+    return forecast_to_response(
+        forecast, model_version=msg.model_version, tokenizer_version=msg.tokenizer_version
+    )
+
+
+def rest_field(proto_path: str) -> str:
+    """A PredictRequest field path from the gRPC service in REST terms.
+
+    ``history.close[17]`` -> ``candles[17].close``, ``history.timestamps_ms[3]`` ->
+    ``timestamps[3]``, ``sampling.top_p`` -> ``overrides.top_p``; unknown paths unchanged.
+    """
+    match = _PATH.match(proto_path)
+    if match is None:
+        return proto_path
+    parts, index, after = match.group(1).split("."), match.group(2) or "", match.group(3)
+    for k in range(len(parts), 0, -1):  # the longest known prefix
+        known = _REST_BY_PROTO.get(".".join(parts[:k]))
+        if known is None:
+            continue
+        tail = "".join(f".{p}" for p in parts[k:])
+        if "[]" in known and not tail:
+            return known.replace("[]", index or "[*]", 1) + after
+        return known.replace("[]", "[*]") + tail + index + after
+    return proto_path
+
+
+def relabel_message(message: str, field: str) -> str:
+    """The service's message names the field first ("close[17]: ..."); use the REST name."""
+    head, colon, tail = message.partition(":")
+    if colon and head and " " not in head:
+        return field + colon + tail
+    return message
+
+
+def message_to_json(msg: Message) -> dict[str, Any]:
+    """Every field of a message (defaults included) under its proto name; int64 stay numbers."""
+    out: dict[str, Any] = {}
+    for field in msg.DESCRIPTOR.fields:
+        value = getattr(msg, field.name)
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            out[field.name] = (
+                [message_to_json(v) for v in value] if field.is_repeated else message_to_json(value)
+            )
+        else:
+            out[field.name] = list(value) if field.is_repeated else value
+    return out
