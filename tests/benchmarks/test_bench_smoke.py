@@ -1,4 +1,4 @@
-"""Smoke test: the engine benchmark runs end to end in its quick mode."""
+"""Smoke tests: the engine and REST benchmarks run end to end in their quick modes."""
 
 from __future__ import annotations
 
@@ -34,3 +34,22 @@ def test_bench_engine_quick_mode(tmp_path: Path) -> None:
     assert {r["key"] for r in data["ratios"]} >= set(RATIO_KEYS)
     assert all(r["value"] > 0 for r in data["ratios"])
     assert data["memory"]["cache_bytes_per_row"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_rest_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "rest.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_rest.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert any(line.startswith("RESULT rest_minus_grpc_p50_ms ") for line in proc.stdout.splitlines())
+    data = json.loads(out.read_text())
+    assert len(data["rounds"]) == 3
+    assert data["median"]["rest_p50_ms"] > 0 and data["median"]["grpc_p50_ms"] > 0

@@ -98,9 +98,10 @@ def _items(payload: object) -> list[Any]:
     return items
 
 
-def _series_id(item: object) -> str | None:
+def _series_id(item: object, position: int) -> str:
+    """The item's own series_id, else one naming its position (series-0, series-1, ...)."""
     value = item.get("series_id") if isinstance(item, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) else f"series-{position}"
 
 
 @router.post(
@@ -134,10 +135,9 @@ async def predict_batch(request: Request, bridge: Bridge, info: Info) -> JSONRes
         try:
             translated = translate.request_to_pb(item)
         except InvalidInputError as exc:
-            slots[i] = item_error_body(invalid(exc), _series_id(item), info.request_id)
+            slots[i] = item_error_body(invalid(exc), _series_id(item, i), info.request_id)
             continue
-        if _series_id(item) is None:
-            translated.message.series_id = f"series-{i}"
+        translated.message.series_id = _series_id(item, i)
         bridge.metrics.input_size.labels("PredictBatch").observe(translated.rows)
         sent.append((i, translated))
     # called even when every item failed here: credentials and rate limits are the service's
