@@ -14,10 +14,14 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md ./
 COPY server ./server
-RUN pip install . && rm -rf server
+COPY clients ./clients
+COPY rest_bridge ./rest_bridge
+RUN pip install . && rm -rf server clients rest_bridge
 
 RUN useradd --create-home --uid 10001 kronos
 USER kronos
+# gRPC and the REST API (KRONOS_GRPC_PORT, KRONOS_HTTP_PORT)
+EXPOSE 50051 8000
 
 ENTRYPOINT ["kronos-serve"]
 CMD ["--help"]

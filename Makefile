@@ -10,15 +10,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 
-.PHONY: help run forecast-sample test lint typecheck pytest bench train-default clean protos
+.PHONY: help run forecast-sample test lint typecheck pytest bench bench-rest train-default clean protos
 
 help:
-	@echo "make run            start the gRPC server (port 50051) with the embedded default model"
+	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
 	@echo "make forecast-sample  one CLI forecast of the shipped sample data"
 	@echo "make test           lint + typecheck + the full test suite (slow tests in their own step)"
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make typecheck      mypy (strict)"
-	@echo "make bench          engine benchmark"
+	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency"
 	@echo "make train-default  retrain the embedded default model"
 	@echo "make protos         regenerate the gRPC stubs after editing protos/"
 	@echo "make clean          remove caches and build outputs (keeps .venv)"
@@ -39,8 +39,9 @@ $(GEN): $(PROTO) | $(STAMP)
 
 protos: $(GEN)
 
-# the gRPC server with the embedded default model on :50051 (KRONOS_* settings apply)
+# gRPC on :50051 and REST on :8000 with the embedded default model (KRONOS_* settings apply)
 run: $(STAMP)
+	@echo "gRPC on port $${KRONOS_GRPC_PORT:-50051}, REST on http://localhost:$${KRONOS_HTTP_PORT:-8000}/v1 (docs: /v1/docs)"
 	$(BIN)/kronos-serve serve
 
 # a one-off CLI forecast of the shipped CSV, no server needed
@@ -64,6 +65,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+
+bench-rest: $(STAMP)
+	$(BIN)/python benchmarks/bench_rest.py
 
 train-default: $(STAMP)
 	$(BIN)/kronos-serve train
