@@ -177,9 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _all_settings_flags(p: argparse.ArgumentParser) -> None:
+# the settings the standalone REST bridge reads
+BRIDGE_SETTINGS = (
+    "host",
+    "http_port",
+    "shutdown_grace",
+    "max_request_size_mb",
+    "max_batch_items",
+    "log_level",
+    "log_format",
+    "bridge_container",
+    "bridge_key_file",
+)
+
+
+def _all_settings_flags(
+    p: argparse.ArgumentParser, names: Sequence[str] = tuple(Settings.model_fields)
+) -> None:
     group = p.add_argument_group("settings (override KRONOS_* environment variables)")
-    for name, field in Settings.model_fields.items():
+    for name in names:
+        field = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
         group.add_argument(
             flag, dest=name, metavar="VALUE", help=f"KRONOS_{name.upper()}: {field.description or ''}"
@@ -204,7 +221,7 @@ def _bridge_parser(sub: Any) -> None:
         description="The REST bridge on KRONOS_HTTP_PORT, calling the gRPC service at --grpc-target.",
     )
     p.add_argument("--grpc-target", required=True, metavar="HOST:PORT", help="the gRPC server to call")
-    _all_settings_flags(p)
+    _all_settings_flags(p, BRIDGE_SETTINGS)
     p.set_defaults(handler=_cmd_bridge)
 
 

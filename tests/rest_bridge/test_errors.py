@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kronos_bridge.app import create_app
+from kronos_bridge.server import HttpServer
+from kronos_server.app import build_bridge_app
 from kronos_server.errors import CancelledError
 from kronos_server.model.bundle import DEFAULT_MODEL_DIR
 from kronos_server.security.keys import add_key
@@ -196,6 +200,32 @@ def test_inference_timeout_is_504(tmp_path: Path) -> None:
         error_of(reply, 504, "deadline_exceeded")
         assert b.count("kronos_requests_total", route=SINGLE, status="timeout") == 1
         assert b.count("kronos_timeouts_total", endpoint="PredictSingle") == 1
+
+
+def test_client_going_away_cancels_the_call_and_frees_the_engine(tmp_path: Path) -> None:
+    """Through real uvicorn: the bridge notices the disconnect and cancels its gRPC call."""
+    with _heavy(tmp_path) as b:
+        running = b.running
+        dp = running.server.dataplane
+        assert dp is not None
+        app = build_bridge_app(running.settings, running.server, b.token)
+        assert app is not None
+        http = HttpServer(app, "127.0.0.1", 0, grace=1)
+        port = running.call(http.start())
+        try:
+            payload = json.dumps(body(400, 300, sample_count=32, seed=1)).encode()
+            head = (
+                f"POST {SINGLE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"X-Container-Name: {running.container}\r\nAuthorization: Bearer {running.key}\r\n"
+                f"Content-Length: {len(payload)}\r\n\r\n"
+            ).encode()
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(head + payload)
+                poll(lambda: dp.engine.stats().running_rows == 32)
+            poll(lambda: dp.engine.stats().running_rows == 0, timeout=5)
+            poll(lambda: b.count("kronos_requests_total", route=SINGLE, status="cancelled") == 1)
+        finally:
+            running.call(http.stop())
 
 
 def test_unloaded_server_is_503(tmp_path: Path) -> None:
