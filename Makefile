@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 
-.PHONY: help run forecast-sample test lint typecheck pytest bench bench-rest train-default clean protos
+.PHONY: help run forecast-sample test lint typecheck pytest monitoring-check bench bench-rest train-default clean protos
 
 help:
 	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
@@ -49,7 +49,16 @@ forecast-sample: $(STAMP)
 	$(BIN)/kronos-serve forecast --csv $(SAMPLE_CSV) --tail 400 --pred-len 24 \
 		--sample-count 8 --quantiles 0.1,0.5,0.9
 
-test: lint typecheck pytest
+test: lint typecheck monitoring-check pytest
+
+# Prometheus config, alert rules and their unit tests (promtool: Debian's prometheus package)
+monitoring-check:
+	@if ! command -v promtool >/dev/null; then echo "monitoring-check: SKIPPED, promtool not installed (apt-get install prometheus; CI installs it)"; exit 0; fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp monitoring/prometheus/prometheus-scrape-config.yml monitoring/prometheus/kronos-alerts.yml "$$tmp"/; \
+	promtool check config "$$tmp"/prometheus-scrape-config.yml; \
+	promtool check rules monitoring/prometheus/kronos-alerts.yml; \
+	promtool test rules monitoring/prometheus/tests/*.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
