@@ -119,14 +119,25 @@ class BridgeMiddleware:
                     await error_response(fault, info.request_id)(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
+                outcome = info.outcome or outcome_of(status)
                 if endpoint is not None:
-                    self._record(scope["path"], endpoint, info.outcome or outcome_of(status), elapsed)
-                logger.bind(
+                    self._record(scope["path"], endpoint, outcome, elapsed)
+                log = logger.bind(
                     method=scope["method"],
                     path=scope["path"],
-                    status=status,
+                    endpoint=endpoint,
+                    status=outcome,
+                    http_status=status,
                     latency_ms=round(elapsed * 1e3, 3),
-                ).debug("http request finished")
+                )
+                if endpoint is None:
+                    log.debug("http request finished")
+                elif outcome in ("timeout", "rate_limited"):
+                    log.warning("http request finished")
+                elif outcome == "error":
+                    log.error("http request finished")
+                else:
+                    log.info("http request finished")
 
     def _record(self, route: str, endpoint: str, outcome: str, elapsed: float) -> None:
         m = self.metrics

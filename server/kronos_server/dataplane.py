@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.stats import EngineObserver
 from kronos_server.engine.ticket import Ticket
 from kronos_server.errors import DeadlineExceededError, KronosError
 from kronos_server.forecast.limits import Limits
@@ -160,8 +161,9 @@ class Dataplane:
         await asyncio.to_thread(self.engine.stop, grace)
 
 
-def open_dataplane(settings: Settings) -> Dataplane:
-    """Load the model bundle (embedded default where no path is set) and start the engine."""
+def open_dataplane(settings: Settings, observer: EngineObserver | None = None) -> Dataplane:
+    """Load the model bundle (embedded default where no path is set) and start the engine;
+    ``observer`` receives the engine's timings (monitoring)."""
     bundle = load_bundle(settings.model_path, settings.tokenizer_path, settings.max_context, settings.device)
     engine = Engine(
         bundle,
@@ -170,6 +172,7 @@ def open_dataplane(settings: Settings) -> Dataplane:
             max_batch_rows=settings.max_batch_rows,
             torch_threads=settings.torch_threads,
         ),
+        observer=observer,
     )
     engine.start()
     return Dataplane(bundle, engine, settings.limits(), settings.inference_timeout)

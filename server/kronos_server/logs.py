@@ -1,8 +1,9 @@
 """Logging set-up, called once from the entry point; modules only ``from loguru import logger``.
 
 JSON lines carry ``timestamp`` (ISO 8601 UTC), ``level``, ``logger``, ``message``, every
-field bound with ``logger.bind(...)`` (``request_id`` and the like) and, for errors, the
-traceback as text. ``diagnose`` stays off so variable values never reach the logs.
+field bound with ``logger.bind(...)`` (``request_id`` and the like) and, for errors,
+``error_type`` (the exception's class name) and ``exception`` (the traceback as text).
+``diagnose`` stays off so variable values never reach the logs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def json_line(record: Record) -> str:
         out.setdefault(key, value)
     exc = record["exception"]
     if exc is not None and exc.type is not None:
+        out["error_type"] = exc.type.__name__
         out["exception"] = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback)).rstrip()
     return json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
 

@@ -77,7 +77,6 @@ async def predict_single(request: Request, bridge: Bridge, info: Info) -> JSONRe
         translated = translate.request_to_pb(await _json(request))
     except InvalidInputError as exc:
         raise invalid(exc) from None
-    bridge.metrics.input_size.labels("PredictSingle").observe(translated.rows)
     md = upstream.metadata(info.request_id, request.headers)
     reply = await _unless_gone(
         request, upstream.call(upstream.predictor.PredictSingle, translated.message, md)
@@ -138,7 +137,6 @@ async def predict_batch(request: Request, bridge: Bridge, info: Info) -> JSONRes
             slots[i] = item_error_body(invalid(exc), _series_id(item, i), info.request_id)
             continue
         translated.message.series_id = _series_id(item, i)
-        bridge.metrics.input_size.labels("PredictBatch").observe(translated.rows)
         sent.append((i, translated))
     # called even when every item failed here: credentials and rate limits are the service's
     batch = pb.PredictBatchRequest(items=[t.message for _, t in sent])

@@ -168,7 +168,8 @@ class Engine:
                 try:
                     self._step()
                 except Exception:  # a fault of ours: fail what is running, keep serving
-                    logger.exception("engine step failed")
+                    ids = [job.ticket.request_id for job in self._active]
+                    logger.bind(request_ids=ids).exception("engine step failed")
                     for job in list(self._active):
                         self._finish(job, InternalError("inference failed"))
         self._abort_all(UnavailableError("the server is shutting down"))
@@ -354,7 +355,8 @@ class Engine:
             try:
                 job.ticket.resolve(self._final(job))
             except Exception:
-                logger.exception("final decode failed")
+                t = job.ticket
+                logger.bind(request_id=t.request_id, series_id=t.series_id).exception("final decode failed")
                 job.ticket.fail(InternalError("inference failed"))
 
     def _final(self, job: Job) -> Forecast:

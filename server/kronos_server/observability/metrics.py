@@ -22,7 +22,20 @@ in-process REST bridge makes are not counted again under their method path.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from kronos_server.engine.stats import EngineStats
+
+CGROUP_V2_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
+CGROUP_V1_MEMORY_LIMIT = Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+# cgroup v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages); treat >= 2**60 as unlimited
+_UNLIMITED_V1 = 2**60
 
 STATUSES = (
     "success",
@@ -50,6 +63,58 @@ STATUS_BY_CODE = {
     "CANCELLED": "cancelled",
     "DEADLINE_EXCEEDED": "timeout",
 }
+
+
+def memory_limit_bytes(v2: Path = CGROUP_V2_MEMORY_MAX, v1: Path = CGROUP_V1_MEMORY_LIMIT) -> int:
+    """The cgroup memory limit in bytes: v2 ``memory.max``, else v1 ``memory.limit_in_bytes``;
+    0 when there is no limit ("max", the v1 no-limit value) or neither file is readable."""
+    for path in (v2, v1):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text == "max":
+            return 0
+        try:
+            value = int(text)
+        except ValueError:
+            return 0
+        return 0 if value >= _UNLIMITED_V1 else value
+    return 0
+
+
+class EngineCollector(Collector):
+    """The engine's gauges, read from ``Engine.stats()`` at scrape time (0 before the model loads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stats: Callable[[], EngineStats] | None = None
+        self._max_queued_rows = 0
+
+    def watch(self, stats: Callable[[], EngineStats] | None, max_queued_rows: int = 0) -> None:
+        with self._lock:
+            self._stats = stats
+            self._max_queued_rows = max_queued_rows
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            stats, limit = self._stats, self._max_queued_rows
+        snap = stats() if stats is not None else None
+        values = {
+            "kronos_engine_queued_rows": ("Rows (series x samples) waiting for admission", "queued_rows"),
+            "kronos_engine_queued_requests": ("Requests waiting for admission", "queued_requests"),
+            "kronos_engine_running_rows": ("Rows being decoded", "running_rows"),
+        }
+        for name, (doc, attr) in values.items():
+            yield GaugeMetricFamily(name, doc, value=getattr(snap, attr) if snap is not None else 0)
+        yield GaugeMetricFamily(
+            "kronos_engine_max_queued_rows",
+            "The engine's admission limit in rows (queued + running); past it requests are overloaded",
+            value=limit,
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
 
 
 class Metrics:
@@ -97,3 +162,75 @@ class Metrics:
             "kronos_request_size_rejections_total", "Requests refused as too large", ["container"], registry=r
         )
         self.model_loaded = Gauge("kronos_model_loaded", "1 once the model is loaded and warm", registry=r)
+        self.model_info = Gauge(
+            "kronos_model_info",
+            "1 for the loaded model and tokenizer",
+            ["model_name", "model_version", "tokenizer_name", "tokenizer_version", "device"],
+            registry=r,
+        )
+        self.engine_rows_per_step = Histogram(
+            "kronos_engine_rows_per_step",
+            "Rows (series x samples) decoded together in one engine step",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.engine_queue_wait = Histogram(
+            "kronos_engine_queue_wait_seconds",
+            "Time a request waited between submission and admission to the engine",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10),
+            registry=r,
+        )
+        self.engine_step = Histogram(
+            "kronos_engine_step_seconds",
+            "Engine time per phase (prefill, decode, slide) and per whole step",
+            ["phase"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.engine_overload_rejections = Counter(
+            "kronos_engine_overload_rejections_total",
+            "Requests refused because the engine's admission limit was full",
+            registry=r,
+        )
+        self.engine = EngineCollector()
+        r.register(self.engine)
+        ProcessCollector(registry=r)
+        self.memory_limit = Gauge(
+            "kronos_memory_limit_bytes", "The cgroup memory limit; 0 when unlimited or unknown", registry=r
+        )
+        self.memory_limit.set_function(memory_limit_bytes)
+
+    def observe_forecast(self, endpoint: str, rows: list[int], seconds: float | None) -> None:
+        """One forecast call of the service: its series' history rows and, when it succeeded,
+        the time from engine submission to the answer."""
+        for n in rows:
+            self.input_size.labels(endpoint).observe(n)
+        if seconds is not None:
+            self.inference.labels(endpoint).observe(seconds)
+
+
+class EngineMetrics:
+    """An :class:`~kronos_server.engine.stats.EngineObserver` feeding :class:`Metrics`
+    (prometheus_client metrics are thread-safe; this runs on the engine thread)."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def step(self, rows: int, seconds: float) -> None:
+        self.metrics.engine_rows_per_step.observe(rows)
+        self.metrics.engine_step.labels("step").observe(seconds)
+
+    def prefill(self, rows: int, positions: int, seconds: float) -> None:
+        self.metrics.engine_step.labels("prefill").observe(seconds)
+
+    def decode(self, rows: int, seconds: float) -> None:
+        self.metrics.engine_step.labels("decode").observe(seconds)
+
+    def slide(self, rows: int, seconds: float) -> None:
+        self.metrics.engine_step.labels("slide").observe(seconds)
+
+    def queue_wait(self, seconds: float) -> None:
+        self.metrics.engine_queue_wait.observe(seconds)
+
+    def rejected(self, reason: str) -> None:
+        self.metrics.engine_overload_rejections.inc()

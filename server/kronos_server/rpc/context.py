@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SERVICE = "kronos.v1.KronosPredictor"
@@ -21,6 +21,7 @@ class CallState:
     container: str = "unknown"  # a configured container name, else "unknown" (bounded label)
     outcome: str | None = None  # set by whoever rejects the call, read by metrics
     identity: Any = None  # security.auth.Identity once authenticated
+    log_fields: dict[str, Any] = field(default_factory=dict)  # extra fields of the access-log line
 
 
 _current: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("kronos_call", default=None)

@@ -15,7 +15,7 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_server.dataplane import Dataplane, open_dataplane
 from kronos_server.forecast.types import SamplingParams, SeriesInput
-from kronos_server.observability.metrics import Metrics
+from kronos_server.observability.metrics import EngineMetrics, Metrics
 from kronos_server.rpc.context import SERVICE
 from kronos_server.rpc.health import Health
 from kronos_server.rpc.servicer import KronosPredictorServicer
@@ -59,13 +59,13 @@ class GrpcServer:
         settings: Settings,
         metrics: Metrics,
         interceptors: Sequence[grpc.aio.ServerInterceptor],
-        dataplane_factory: DataplaneFactory = open_dataplane,
+        dataplane_factory: DataplaneFactory | None = None,
     ):
         self.settings = settings
         self.metrics = metrics
         self.health = Health()
-        self.servicer = KronosPredictorServicer(settings.max_request_bytes)
-        self._factory = dataplane_factory
+        self.servicer = KronosPredictorServicer(settings.max_request_bytes, metrics)
+        self._factory = dataplane_factory or self._open
         # the core refuses messages far past our limit; between the two, the size
         # interceptor answers (and counts) RESOURCE_EXHAUSTED with a clear message
         core_limit = max(2 * settings.max_request_bytes, settings.max_request_bytes + 4 * 1024 * 1024)
@@ -92,6 +92,9 @@ class GrpcServer:
         self.port = 0
         self._draining = False
 
+    def _open(self, settings: Settings) -> Dataplane:
+        return open_dataplane(settings, observer=EngineMetrics(self.metrics))
+
     @property
     def dataplane(self) -> Dataplane | None:
         return self.servicer.dataplane
@@ -113,11 +116,20 @@ class GrpcServer:
         """Load the model, run one warm-up forecast, then report ready."""
         started = time.monotonic()
         dataplane = await asyncio.to_thread(self._factory, self.settings)
-        await dataplane.predict(warmup_series())
+        await dataplane.predict(warmup_series())  # counted by the engine metrics, not as a request
         self.servicer.dataplane = dataplane
         if not self._draining:
             await self.health.ready(True)
         self.metrics.model_loaded.set(1)
+        self.metrics.model_info.labels(
+            dataplane.model_name,
+            dataplane.model_version,
+            dataplane.tokenizer_name,
+            dataplane.tokenizer_version,
+            str(dataplane.bundle.device),
+        ).set(1)
+        engine = dataplane.engine
+        self.metrics.engine.watch(engine.stats, engine.config.max_queued_rows)
         logger.info(
             "model {} ({}) and tokenizer {} ({}) ready in {:.1f}s",
             dataplane.model_name,

@@ -50,7 +50,13 @@ class RequestContextInterceptor(ScopeInterceptor):
             finally:
                 status = final_status(state, code)
                 latency_ms = round((time.perf_counter() - started) * 1000, 3)
-                log = logger.bind(container=state.container, status=status, latency_ms=latency_ms, code=code)
+                log = logger.bind(
+                    container=state.container,
+                    status=status,
+                    latency_ms=latency_ms,
+                    code=code,
+                    **state.log_fields,
+                )
                 if status in ("timeout", "rate_limited"):
                     log.warning("request finished")
                 elif status == "error":
