@@ -91,10 +91,6 @@ class Engine:
             self._thread.join()
             self._thread = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._accepting
-
     # -- submission ------------------------------------------------------------------------
     def submit(
         self,

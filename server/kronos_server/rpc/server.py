@@ -16,7 +16,6 @@ from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_server.dataplane import Dataplane, open_dataplane
 from kronos_server.forecast.types import SamplingParams, SeriesInput
 from kronos_server.observability.metrics import EngineMetrics, Metrics
-from kronos_server.rpc.context import SERVICE
 from kronos_server.rpc.health import Health
 from kronos_server.rpc.servicer import KronosPredictorServicer
 from kronos_server.settings import Settings
@@ -151,10 +150,3 @@ class GrpcServer:
             await self.servicer.dataplane.close(max(0.0, grace - (time.monotonic() - started)))
         self.metrics.model_loaded.set(0)
         logger.info("gRPC server stopped")
-
-    async def wait_for_termination(self) -> None:
-        await self._server.wait_for_termination()
-
-    @staticmethod
-    def service_name() -> str:
-        return SERVICE
