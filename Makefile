@@ -9,14 +9,18 @@ BIN := $(VENV)/bin
 # the stamp makes set-up idempotent: it reruns only when pyproject.toml changes
 STAMP := $(VENV)/.installed
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
+# the image tag: the package version from pyproject.toml
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: help run forecast-sample test lint typecheck pytest monitoring-check bench bench-rest train-default clean protos
+.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest train-default clean protos image
 
 help:
 	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
 	@echo "make forecast-sample  one CLI forecast of the shipped sample data"
 	@echo "make test           lint + typecheck + the full test suite (slow tests in their own step)"
-	@echo "make lint           ruff check + ruff format --check"
+	@echo "make lint           ruff check + ruff format --check + lint-docker"
+	@echo "make lint-docker    hadolint the Dockerfile"
+	@echo "make image          docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make typecheck      mypy (strict)"
 	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency"
 	@echo "make train-default  retrain the embedded default model"
@@ -60,9 +64,20 @@ monitoring-check:
 	promtool check rules monitoring/prometheus/kronos-alerts.yml; \
 	promtool test rules monitoring/prometheus/tests/*.yml
 
-lint: $(STAMP)
+lint: $(STAMP) lint-docker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-docker: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+
+# the container image, tagged with the package version; refuses clearly without a Docker engine
+image:
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "image: no Docker engine reachable ('docker info' failed): start Docker, or set DOCKER_HOST" >&2; \
+		exit 1; \
+	fi
+	docker build --build-arg VERSION=$(VERSION) -t kronos-serve:$(VERSION) .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
