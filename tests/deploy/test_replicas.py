@@ -158,7 +158,8 @@ def test_sigterm_and_sigkill_under_load_lose_and_duplicate_nothing(tmp_path: Pat
         survivors = served[0] + served[2]
         assert max(survivors.values()) == 1, survivors.most_common(3)
         print(
-            f"{len(load.results)} calls, {len(policy.seen)} retried attempts, served per replica {[sum(s.values()) for s in served]}"
+            f"{len(load.results)} calls, {len(policy.seen)} retried attempts, "
+            f"served per replica {[sum(s.values()) for s in served]}"
         )
         ids = {f"rid-{n:06d}" for n in load.results}
         logged = set(survivors) | set(served[1])

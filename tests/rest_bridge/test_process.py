@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,67 +14,24 @@ import httpx2 as httpx
 import pytest
 
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
-from kronos_server.security.keys import add_key
-from tests.conftest import PARITY
+from tests.processes import ServerProcess, make_keys, parity_env
 from tests.rest_bridge.helpers import body, poll
 from tests.rpc.helpers import request
 
-PORT_LINE = re.compile(r"(gRPC|HTTP) listening on [\d.]+:(\d+)")
+Served = tuple[ServerProcess, str]
 
 
-class Process:
-    """A `kronos-serve` subprocess; the ports it logs it is listening on."""
-
-    def __init__(self, *args: str, **env: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kronos_server.cli", *args],
-            env={**os.environ, "KRONOS_HOST": "127.0.0.1", "KRONOS_LOG_FORMAT": "json", **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.ports: dict[str, int] = {}
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            match = PORT_LINE.search(line)
-            if match:
-                self.ports[match.group(1)] = int(match.group(2))
-
-    def port(self, kind: str, timeout: float = 60) -> int:
-        end = time.monotonic() + timeout
-        while kind not in self.ports:
-            assert self.proc.poll() is None and time.monotonic() < end, "".join(self.lines)
-            time.sleep(0.05)
-        return self.ports[kind]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+def Process(*args: str, **env: str) -> ServerProcess:
+    return ServerProcess(*args, env={"KRONOS_HOST": "127.0.0.1", "KRONOS_LOG_FORMAT": "json", **env})
 
 
 def _env(tmp: Path) -> tuple[dict[str, str], str]:
-    keys = tmp / "keys.json"
-    key = add_key(keys, "tester")
-    env = {
-        "KRONOS_GRPC_PORT": "0",
-        "KRONOS_HTTP_PORT": "0",
-        "KRONOS_MODEL_PATH": str(PARITY / "predictor"),
-        "KRONOS_TOKENIZER_PATH": str(PARITY / "tokenizer"),
-        "KRONOS_MAX_CONTEXT": "64",
-        "KRONOS_API_KEYS_FILE": str(keys),
-        "KRONOS_SHUTDOWN_GRACE": "30",
-    }
-    return env, key
+    keys, key = make_keys(tmp)
+    return parity_env(keys), key
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[tuple[Process, str]]:
+def serve(tmp_path: Path) -> Iterator[Served]:
     env, key = _env(tmp_path)
     p = Process("serve", **env)
     yield p, key
@@ -89,7 +42,9 @@ def _ready(base: str) -> None:
     poll(lambda: httpx.get(f"{base}/v1/readyz").status_code == 200, timeout=60)
 
 
-def test_serve_runs_grpc_and_rest_on_free_ports_and_drains_on_sigterm(serve: tuple[Process, str]) -> None:
+def test_serve_runs_grpc_and_rest_on_free_ports_and_drains_on_sigterm(
+    serve: Served,
+) -> None:
     process, key = serve
     grpc_port, http_port = process.port("gRPC"), process.port("HTTP")
     assert grpc_port != http_port
@@ -138,7 +93,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_standalone_bridge_on_the_configured_port(serve: tuple[Process, str], tmp_path: Path) -> None:
+def test_standalone_bridge_on_the_configured_port(serve: Served, tmp_path: Path) -> None:
     process, key = serve
     grpc_port = process.port("gRPC")
     http_port = _free_port()

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,63 +14,25 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
-from kronos_server.security.keys import add_key
-from tests.conftest import PARITY
+from tests.processes import ServerProcess, make_keys, parity_env
 from tests.rpc.helpers import request
 
 SERVICE = "kronos.v1.KronosPredictor"
 
 
-class Process:
-    def __init__(self, tmp: Path, **env: str):
-        self.keys = tmp / "keys.json"
-        self.key = add_key(self.keys, "tester")
-        full_env = {
-            **os.environ,
-            "KRONOS_HOST": "127.0.0.1",
-            "KRONOS_GRPC_PORT": "0",
-            "KRONOS_HTTP_PORT": "0",
-            "KRONOS_MODEL_PATH": str(PARITY / "predictor"),
-            "KRONOS_TOKENIZER_PATH": str(PARITY / "tokenizer"),
-            "KRONOS_MAX_CONTEXT": "64",
-            "KRONOS_API_KEYS_FILE": str(self.keys),
-            "KRONOS_LOG_FORMAT": "json",
-            "KRONOS_SHUTDOWN_GRACE": "30",
-            **env,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kronos_server.cli", "serve"],
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.port = 0
-        self._ported = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+class Process(ServerProcess):
+    """`kronos-serve serve` with the parity model and a keys file holding the container "tester"."""
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            match = re.search(r"gRPC listening on [\d.]+:(\d+)", line)
-            if match:
-                self.port = int(match.group(1))
-                self._ported.set()
+    def __init__(self, tmp: Path, **env: str):
+        self.keys, self.key = make_keys(tmp)
+        super().__init__("serve", env={**parity_env(self.keys), **env})
 
     def wait_port(self, timeout: float = 60) -> int:
-        assert self._ported.wait(timeout), "".join(self.lines)
-        return self.port
+        return self.port("gRPC", timeout)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("x-container-name", "tester"), ("authorization", f"Bearer {self.key}"))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 @pytest.fixture
