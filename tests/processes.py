@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,19 @@ def make_keys(tmp: Path, container: str = "tester") -> tuple[Path, str]:
 class ServerProcess:
     """One `kronos-serve <command>` subprocess, its output lines and the ports it logged."""
 
-    def __init__(self, *args: str, env: dict[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str],
+        cwd: Path | None = None,
+        command: Sequence[str] = (sys.executable, "-m", "kronos_server.cli"),
+        inherit_env: bool = True,
+    ) -> None:
+        """``command *args`` (default: ``python -m kronos_server.cli serve``) with ``env`` added to
+        this process's environment, or as the whole environment when ``inherit_env`` is false."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kronos_server.cli", *(args or ("serve",))],
-            env={**os.environ, **env},
+            [*command, *(args or ("serve",))],
+            env={**os.environ, **env} if inherit_env else env,
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

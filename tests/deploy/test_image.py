@@ -22,7 +22,6 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 import tomllib
 import zipfile
@@ -37,6 +36,7 @@ from kronos_client.probe import parse_args as parse_probe_args
 from kronos_server.model.bundle import DEFAULT_MODEL_DIR
 from kronos_server.rpc import health as server_health
 from kronos_server.settings import Settings
+from tests.processes import ServerProcess
 from tests.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,6 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 IMAGE_VENV = "/opt/venv"
 IMAGE_VENV_BIN = f"{IMAGE_VENV}/bin"
 DISTRIBUTION = "kronos-serve"
-PORT_LINE = re.compile(r"(gRPC|HTTP) listening on [\d.]+:(\d+)")
 # the model files the server loads, relative to the default model directory
 MODEL_FILES = tuple(
     f"{part}/{name}" for part in ("predictor", "tokenizer") for name in ("config.json", "model.safetensors")
@@ -515,39 +514,11 @@ def test_healthcheck_command_follows_readiness(final: Stage, tmp_path: Path) -> 
     assert nobody.returncode == 2, nobody.stdout + nobody.stderr
 
 
-class Serve:
-    """The image's ENTRYPOINT + CMD as a subprocess; the ports it logs."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
-        executable = shutil.which(argv[0], path=env["PATH"])
-        assert executable is not None and Path(executable) == console_script(argv[0])
-        self.proc = subprocess.Popen(
-            argv,
-            executable=executable,
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.ports: dict[str, int] = {}
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            match = PORT_LINE.search(line)
-            if match:
-                self.ports[match.group(1)] = int(match.group(2))
-
-    def port(self, kind: str, timeout: float = 60) -> int:
-        end = time.monotonic() + timeout
-        while kind not in self.ports:
-            assert self.proc.poll() is None and time.monotonic() < end, "".join(self.lines)
-            time.sleep(0.05)
-        return self.ports[kind]
+def Serve(argv: list[str], env: dict[str, str], cwd: Path) -> ServerProcess:
+    """The image's ENTRYPOINT + CMD as a subprocess, run by the installed console script."""
+    executable = shutil.which(argv[0], path=env["PATH"])
+    assert executable is not None and Path(executable) == console_script(argv[0])
+    return ServerProcess(*argv[1:], env=env, cwd=cwd, command=[executable], inherit_env=False)
 
 
 def container_env(final: Stage, tmp_path: Path) -> dict[str, str]:
@@ -592,9 +563,7 @@ def test_the_image_command_serves_with_the_image_env_and_drains_on_sigterm(
         assert serve.proc.wait(60) == 0, "".join(serve.lines)
         assert any("draining" in line for line in serve.lines)
     finally:
-        if serve.proc.poll() is None:
-            serve.proc.kill()
-            serve.proc.wait(10)
+        serve.stop()
     assert list(workdir.iterdir()) == [], "the server wrote to its working directory"
     # no keys file configured: the dev key went to KRONOS_DEV_KEYS_DIR, under /tmp in the image
     assert (Path(env["KRONOS_DEV_KEYS_DIR"]) / "dev-key.txt").is_file()
