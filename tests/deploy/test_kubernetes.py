@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -298,8 +299,6 @@ def rendered(request: pytest.FixtureRequest) -> Rendered:
 @pytest.fixture(autouse=True)
 def no_kronos_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Settings read the process environment too: only the manifests' values count here."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("KRONOS_"):
             monkeypatch.delenv(name)
