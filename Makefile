@@ -12,7 +12,7 @@ SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 # the image tag: the package version from pyproject.toml
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest train-default clean protos image
+.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas train-default clean protos image
 
 help:
 	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
@@ -22,7 +22,7 @@ help:
 	@echo "make lint-docker    hadolint the Dockerfile"
 	@echo "make image          docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make typecheck      mypy (strict)"
-	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency"
+	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency; bench-replicas: 3 replicas vs 1"
 	@echo "make train-default  retrain the embedded default model"
 	@echo "make protos         regenerate the gRPC stubs after editing protos/"
 	@echo "make clean          remove caches and build outputs (keeps .venv)"
@@ -89,6 +89,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+
+bench-replicas: $(STAMP)
+	$(BIN)/python benchmarks/bench_replicas.py --json benchmarks/results/replicas-cpu.json
 
 bench-rest: $(STAMP)
 	$(BIN)/python benchmarks/bench_rest.py

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     http_port: int = Field(8000, ge=0, le=65535, description="REST bridge HTTP port (0 = pick a free one)")
     shutdown_grace: float = Field(30.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM")
+    max_connection_age: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds before a client connection is asked to reconnect (GOAWAY), so clients "
+        "re-resolve and spread over new replicas; in-flight calls get KRONOS_INFERENCE_TIMEOUT to "
+        "finish (0 = never)",
+    )
     max_request_size_mb: float = Field(16.0, gt=0, le=1024, description="Largest request message, MiB")
     max_batch_items: int = Field(256, ge=1, description="Most series in one PredictBatch call")
     tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS")

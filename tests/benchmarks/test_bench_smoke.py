@@ -1,4 +1,4 @@
-"""Smoke tests: the engine and REST benchmarks run end to end in their quick modes."""
+"""Smoke tests: the engine, REST and replica benchmarks run end to end in their quick modes."""
 
 from __future__ import annotations
 
@@ -53,3 +53,22 @@ def test_bench_rest_quick_mode(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert len(data["rounds"]) == 3
     assert data["median"]["rest_p50_ms"] > 0 and data["median"]["grpc_p50_ms"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_replicas_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "replicas.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_replicas.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ratios = [ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("RATIO ")]
+    assert ratios == ["three_vs_one_2threads", "three_vs_one_1thread"]
+    data = json.loads(out.read_text())
+    assert all(s["calls_per_s_median"] > 0 and s["errors"] == 0 for s in data["summary"].values())

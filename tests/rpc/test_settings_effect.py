@@ -193,3 +193,54 @@ def test_mtls_certificate_name_is_the_container(tmp_path: Path, pki: Path) -> No
 
 def test_parity_paths_are_the_fixture_default() -> None:
     assert (PARITY / "predictor" / "config.json").exists()
+
+
+def _connections_over(target: str, md: tuple[tuple[str, str], ...], seconds: float) -> tuple[int, int]:
+    """(times the channel became READY, calls made) calling PredictSingle back to back for ``seconds``."""
+    channel = grpc.insecure_channel(target)
+    readies: list[grpc.ChannelConnectivity] = []
+    channel.subscribe(lambda s: readies.append(s) if s == grpc.ChannelConnectivity.READY else None)
+    stub = pb_grpc.KronosPredictorStub(channel)
+    calls = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        # wait_for_ready: a call made while the channel reconnects waits instead of failing
+        assert len(stub.PredictSingle(request(40, 2), metadata=md, wait_for_ready=True).forecast.close) == 2
+        calls += 1
+    channel.close()
+    return len(readies), calls
+
+
+@pytest.mark.parametrize("age", [0.0, 0.5])
+def test_max_connection_age_makes_clients_reconnect_without_failing_calls(tmp_path: Path, age: float) -> None:
+    """With an age, the server sends GOAWAY and the client reconnects (re-resolving, so a
+    scaled-out Deployment gets traffic); no call fails. Without one, one connection serves all."""
+    running = start_server(tmp_path, max_connection_age=age)
+    try:
+        readies, calls = _connections_over(running.target, running.auth_metadata, 2.5)
+        assert calls > 10
+        if age:
+            assert readies >= 3, readies  # ~2.5 s / 0.5 s (+-10% jitter) reconnects
+        else:
+            assert readies == 1, readies
+    finally:
+        running.stop()
+
+
+def test_connection_age_lets_a_running_call_finish(tmp_path: Path) -> None:
+    """A call longer than the age still completes: the grace is the inference timeout."""
+    running = start_server(
+        tmp_path,
+        model_path=DEFAULT_MODEL_DIR / "predictor",
+        tokenizer_path=DEFAULT_MODEL_DIR / "tokenizer",
+        max_context=512,
+        max_connection_age=0.2,
+    )
+    try:
+        stub = pb_grpc.KronosPredictorStub(grpc.insecure_channel(running.target))
+        started = time.monotonic()
+        reply = stub.PredictSingle(request(400, 120, sample_count=8), metadata=running.auth_metadata)
+        assert time.monotonic() - started > 0.4  # ran past two connection ages
+        assert len(reply.forecast.close) == 120
+    finally:
+        running.stop()

@@ -52,6 +52,26 @@ def warmup_series(n: int = 64, pred_len: int = 2) -> SeriesInput:
     )
 
 
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC core options: message limits, no port sharing, and the optional connection age."""
+    # the core refuses messages far past our limit; between the two, the size
+    # interceptor answers (and counts) RESOURCE_EXHAUSTED with a clear message
+    core_limit = max(2 * settings.max_request_bytes, settings.max_request_bytes + 4 * 1024 * 1024)
+    options = [
+        ("grpc.max_receive_message_length", core_limit),
+        ("grpc.max_send_message_length", core_limit),
+        ("grpc.so_reuseport", 0),
+    ]
+    if settings.max_connection_age > 0:
+        # GOAWAY after the age (gRPC adds +-10% jitter); calls already running get the
+        # inference timeout to finish before the connection is closed
+        options += [
+            ("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.inference_timeout * 1000)),
+        ]
+    return options
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -65,17 +85,7 @@ class GrpcServer:
         self.health = Health()
         self.servicer = KronosPredictorServicer(settings.max_request_bytes, metrics)
         self._factory = dataplane_factory or self._open
-        # the core refuses messages far past our limit; between the two, the size
-        # interceptor answers (and counts) RESOURCE_EXHAUSTED with a clear message
-        core_limit = max(2 * settings.max_request_bytes, settings.max_request_bytes + 4 * 1024 * 1024)
-        self._server = grpc.aio.server(
-            interceptors=list(interceptors),
-            options=[
-                ("grpc.max_receive_message_length", core_limit),
-                ("grpc.max_send_message_length", core_limit),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        self._server = grpc.aio.server(interceptors=list(interceptors), options=server_options(settings))
         pb_grpc.add_KronosPredictorServicer_to_server(self.servicer, self._server)  # type: ignore[no-untyped-call]
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
