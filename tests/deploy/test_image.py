@@ -525,10 +525,11 @@ def container_env(final: Stage, tmp_path: Path) -> dict[str, str]:
     """The image's ENV, mapped onto this machine: /opt/venv/bin -> this venv, /tmp -> tmp_path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRONOS_")}
     for key, value in image_env(final).items():
-        value = value.replace("${PATH}", os.environ["PATH"]).replace("$PATH", os.environ["PATH"])
-        value = value.replace(IMAGE_VENV_BIN, str(SCRIPTS))
+        # map the image's /tmp first: this checkout itself may live under /tmp (CI clones)
         if value.startswith("/tmp/"):
             value = str(tmp_path / value.removeprefix("/"))
+        value = value.replace("${PATH}", os.environ["PATH"]).replace("$PATH", os.environ["PATH"])
+        value = value.replace(IMAGE_VENV_BIN, str(SCRIPTS))
         env[key] = value
     # the one change: free ports, so the test runs beside anything on 50051/8000
     env.update(KRONOS_GRPC_PORT="0", KRONOS_HTTP_PORT="0")

@@ -827,7 +827,12 @@ def test_deployment_doc() -> None:
     text = DEPLOYMENT_DOC.read_text()
     assert "## Sizing per replica" in text
     sizing = text.split("## Sizing per replica", 1)[1].split("\n## ", 1)[0]
-    assert "<!-- replica-scaling-figures -->" in sizing
+    # the replica figures are the recorded benchmark's
+    recorded = json.loads((ROOT / "benchmarks/results/replicas-cpu.json").read_text())
+    for ratio in recorded["ratios"].values():
+        assert f"**{ratio:.2f}×**" in sizing, ratio
+    for setup in recorded["summary"].values():
+        assert f"| {setup['calls_per_s_median']:.1f} |" in sizing, setup
     performance = PERFORMANCE_DOC.read_text()
     for figure in ("341", "736", "18.0 MiB"):
         assert figure in sizing and figure in performance, figure

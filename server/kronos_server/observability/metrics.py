@@ -24,18 +24,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kronos_server.engine.stats import EngineStats
-
-CGROUP_V2_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
-CGROUP_V1_MEMORY_LIMIT = Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-# cgroup v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages); treat >= 2**60 as unlimited
-_UNLIMITED_V1 = 2**60
+from kronos_server.observability.cgroup import memory_limit_bytes
 
 STATUSES = (
     "success",
@@ -63,24 +58,6 @@ STATUS_BY_CODE = {
     "CANCELLED": "cancelled",
     "DEADLINE_EXCEEDED": "timeout",
 }
-
-
-def memory_limit_bytes(v2: Path = CGROUP_V2_MEMORY_MAX, v1: Path = CGROUP_V1_MEMORY_LIMIT) -> int:
-    """The cgroup memory limit in bytes: v2 ``memory.max``, else v1 ``memory.limit_in_bytes``;
-    0 when there is no limit ("max", the v1 no-limit value) or neither file is readable."""
-    for path in (v2, v1):
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if text == "max":
-            return 0
-        try:
-            value = int(text)
-        except ValueError:
-            return 0
-        return 0 if value >= _UNLIMITED_V1 else value
-    return 0
 
 
 class EngineCollector(Collector):
