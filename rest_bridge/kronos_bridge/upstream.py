@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from loguru import logger
+from starlette.datastructures import Headers
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
@@ -45,12 +46,19 @@ class ModelVersions:
 ModelInfoProvider = Callable[[], ModelVersions | None]
 
 
-def _header_value(value: str | None) -> str | None:
-    # gRPC metadata values are printable ASCII; anything else is not forwarded (the service
-    # then answers as if the header were absent) rather than failing the call
-    if value is None or not value.isascii() or not value.isprintable():
-        return None
-    return value
+def _header_value(value: str) -> str:
+    # gRPC metadata values are printable ASCII; anything else is forwarded empty (the service
+    # then answers as if the value were absent) rather than failing the call
+    return value if value.isascii() and value.isprintable() else ""
+
+
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every occurrence of header ``name``: a repeated credential header reaches the service
+    as repeated metadata (which it refuses as ambiguous), never as just one of its values."""
+    if isinstance(headers, Headers):
+        return headers.getlist(name)
+    value = headers.get(name)
+    return [] if value is None else [value]
 
 
 class Upstream:
@@ -73,9 +81,7 @@ class Upstream:
     def metadata(self, request_id: str, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         md = [("x-request-id", request_id)]
         for name in FORWARDED_HEADERS:
-            value = _header_value(headers.get(name))
-            if value is not None:
-                md.append((name, value))
+            md.extend((name, _header_value(value)) for value in _header_values(headers, name))
         if self.bridge_token:
             md.append((BRIDGE_METADATA, self.bridge_token))
         return tuple(md)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,17 +11,29 @@ import grpc
 from grpc.aio import ServicerContext
 from loguru import logger
 
-from kronos_server.errors import KronosError, PermissionDeniedError
+from kronos_server.errors import KronosError, PermissionDeniedError, UnauthenticatedError
 from kronos_server.observability.metrics import Metrics
 from kronos_server.rpc import context as call
 from kronos_server.rpc.interceptors.base import ScopeInterceptor, metadata
 from kronos_server.security.auth import Authenticator, Identity
+
+CREDENTIAL_METADATA = ("x-container-name", "authorization")
 
 
 def client_cert_name(context: ServicerContext) -> str | None:
     """The verified client certificate's common name (mTLS), if any."""
     names = (context.auth_context() or {}).get("x509_common_name") or []
     return names[0].decode("utf-8", "replace") if names else None
+
+
+def repeated_credentials(context: ServicerContext) -> list[str]:
+    """The credential metadata keys sent more than once.
+
+    A repeated ``x-container-name`` or ``authorization`` is ambiguous: picking one of the
+    values (the first, the last) lets two parsers on the way disagree on who is calling.
+    """
+    seen = Counter(key.lower() for key, _ in context.invocation_metadata() or ())
+    return [key for key in CREDENTIAL_METADATA if seen[key] > 1]
 
 
 class AuthInterceptor(ScopeInterceptor):
@@ -42,6 +55,9 @@ class AuthInterceptor(ScopeInterceptor):
         cert_name = client_cert_name(context) if self.mtls else None
         if cert_name is not None:
             return self.authenticator.authenticate_mtls(cert_name, method)
+        repeated = repeated_credentials(context)
+        if repeated:
+            raise UnauthenticatedError(f"ambiguous credentials: {' and '.join(repeated)} sent more than once")
         md = metadata(context)
         return self.authenticator.authenticate(md.get("x-container-name"), md.get("authorization"), method)
 
