@@ -20,9 +20,9 @@ def zone(name: str) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. a name too long for a path
         raise InvalidInputError(
-            f"timezone {name!r} is not a known IANA time zone", field="timezone"
+            f"timezone {name[:64]!r} is not a known IANA time zone", field="timezone"
         ) from None
 
 
