@@ -17,6 +17,14 @@ def filter_logits(logits: Tensor, temperature: Tensor, top_k: Tensor, top_p: Ten
     top_k > 0 disables top_p (as in the original). Removed entries become -inf.
     """
     scaled = logits / temperature.unsqueeze(-1)
+    overflow = ~torch.isfinite(scaled).all(dim=-1)
+    if bool(overflow.any()):
+        # a temperature so small that logits / T leaves the float range (1e-300 is 0 in
+        # float32): softmax would be NaN and the draw would fail. Shift those rows by their
+        # maximum first, so the largest logit stays 0 and the draw is greedy, as T -> 0 means
+        t = temperature.clamp(min=torch.finfo(logits.dtype).tiny).unsqueeze(-1)
+        shifted = (logits - logits.amax(dim=-1, keepdim=True)) / t
+        scaled = torch.where(overflow.unsqueeze(-1), shifted, scaled)
     vocab = scaled.shape[-1]
     use_k = top_k > 0
     use_p = (~use_k) & (top_p < 1.0)
