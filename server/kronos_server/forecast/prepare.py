@@ -87,7 +87,7 @@ def _check_candles(cols: dict[str, np.ndarray]) -> None:
 
 def _check_increasing(name: str, ts: np.ndarray) -> None:
     if ts.size > 1:
-        bad = np.flatnonzero(np.diff(ts) <= 0)
+        bad = np.flatnonzero(ts[1:] <= ts[:-1])  # np.diff could wrap around for far-apart int64
         if bad.size:
             i = int(bad[0]) + 1
             raise _bad(f"{name}[{i}]", "timestamps must be strictly increasing")
@@ -97,7 +97,12 @@ def future_timestamps(history: np.ndarray, pred_len: int) -> np.ndarray:
     """Continue the history's own interval (the median spacing) for ``pred_len`` steps."""
     if history.size < 2:
         raise _bad("prediction_timestamps", "needed when the history has fewer than 2 rows")
-    step = int(np.median(np.diff(history)))
+    # the history is strictly increasing, so its differences are exact as uint64 (an int64
+    # difference wraps around when the rows are more than 292 years apart)
+    step = int(np.median(np.diff(history.astype(np.uint64))))
+    last = int(history[-1]) + step * pred_len
+    if last > np.iinfo(np.int64).max:
+        raise _bad("pred_len", f"{pred_len} steps of the history's interval pass the year 2262")
     return history[-1] + step * np.arange(1, pred_len + 1, dtype=np.int64)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos_server.dataplane import ModelInfo
-from kronos_server.errors import KronosError
+from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast.types import FEATURES, Forecast, SamplingParams, SeriesInput, StepUpdate
 
 NS_PER_MS = 1_000_000
@@ -27,6 +27,24 @@ def proto_field(field: str) -> str:
     """A domain field name ("close[17]", "top_p") as its PredictRequest path."""
     root, bracket, rest = field.partition("[")
     return _PROTO_PATHS.get(root, root) + bracket + rest
+
+
+# epoch milliseconds whose nanoseconds fit int64 (the years 1677-2262); outside, the
+# conversion would wrap around silently
+MS_MIN = -(2**63) // NS_PER_MS + 1
+MS_MAX = (2**63 - 1) // NS_PER_MS
+
+
+def _instants(values: object, field: str) -> np.ndarray:
+    """Epoch ms -> epoch ns; InvalidInputError naming ``field[i]`` for one out of range."""
+    ms = np.asarray(values, dtype=np.int64)
+    bad = np.flatnonzero((ms < MS_MIN) | (ms > MS_MAX))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidInputError(
+            f"{field}[{i}]: {int(ms[i])} ms is out of range (the years 1677-2262)", field=f"{field}[{i}]"
+        )
+    return ms * NS_PER_MS
 
 
 def _array(values: object) -> np.ndarray:
@@ -51,10 +69,10 @@ def sampling_from_pb(msg: pb.SamplingParams) -> SamplingParams:
 
 def series_from_pb(msg: pb.PredictRequest) -> SeriesInput:
     h = msg.history
-    future = np.asarray(msg.prediction_timestamps_ms, dtype=np.int64) * NS_PER_MS
+    future = _instants(msg.prediction_timestamps_ms, "prediction_timestamps")
     return SeriesInput(
         series_id=msg.series_id,
-        timestamps=np.asarray(h.timestamps_ms, dtype=np.int64) * NS_PER_MS,
+        timestamps=_instants(h.timestamps_ms, "timestamps"),
         open=_array(h.open),
         high=_array(h.high),
         low=_array(h.low),

@@ -72,9 +72,13 @@ class KronosPredictorServicer(pb_grpc.KronosPredictorServicer):
         self, request: pb.PredictBatchRequest, context: ServicerContext
     ) -> pb.PredictBatchResponse:
         dp = self._dp()
-        items = []
-        for item in request.items:
-            items.append(convert.series_from_pb(item))
+        items: list[SeriesInput] = []
+        refused: dict[int, KronosError] = {}  # items that cannot even be decoded: their own error
+        for i, item in enumerate(request.items):
+            try:
+                items.append(convert.series_from_pb(item))
+            except KronosError as exc:
+                refused[i] = exc
         started = time.perf_counter()
         try:
             outcomes = await dp.predict_batch(
@@ -85,7 +89,9 @@ class KronosPredictorServicer(pb_grpc.KronosPredictorServicer):
             raise
         self._observe("PredictBatch", items, started)
         response = pb.PredictBatchResponse()
-        for outcome in outcomes:
+        decoded = iter(outcomes)
+        for i in range(len(request.items)):
+            outcome = refused[i] if i in refused else next(decoded)
             if isinstance(outcome, KronosError):
                 response.results.add(error=convert.error_to_pb(outcome))
             else:
