@@ -174,7 +174,14 @@ def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
         r, c = map(int, np.argwhere(~np.isfinite(x32))[0])
         name = ("open", "high", "low", "close", "volume", "amount")[c]
         raise _bad(f"{name}[{r}]", "value overflows float32")
-    x_norm, mean, std = normalize(x32, limits.clip)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x_norm, mean, std = normalize(x32, limits.clip)
+        # forecasts come back as z * (std + eps) + mean in float32: a column whose statistics
+        # overflow (or nearly) would forecast inf or NaN
+        reach = np.abs(mean) + np.float32(2 * limits.clip) * (std + NORM_EPS)
+    if not np.isfinite(reach).all():
+        name = ("open", "high", "low", "close", "volume", "amount")[int(np.argmin(np.isfinite(reach)))]
+        raise _bad(name, "values too large: their mean and spread overflow float32")
     return PreparedSeries(
         series_id=series.series_id,
         x_norm=x_norm,
