@@ -1,16 +1,20 @@
 """Request size: encoded bytes and series per batch -> RESOURCE_EXHAUSTED (too large).
 
 Per-series semantic limits (rows, pred_len, sample_count) are validated by the domain
-and answered INVALID_ARGUMENT naming the field.
+and answered INVALID_ARGUMENT naming the field. A message that does not even parse (random
+bytes, a string field with bad UTF-8) is INVALID_ARGUMENT too: without this, grpc answers
+UNKNOWN before any interceptor has seen the call.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc.aio import ServicerContext
 from loguru import logger
 
@@ -18,6 +22,29 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_server.observability.metrics import Metrics
 from kronos_server.rpc import context as call
 from kronos_server.rpc.interceptors.base import ScopeInterceptor
+
+ERROR_FIELD_TRAILER = "kronos-error-field"
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request message that does not parse, so the chain can answer it."""
+
+    message: str
+
+
+def tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``deserializer``, but a message that does not parse becomes :class:`Undecodable`."""
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    type_name = getattr(descriptor, "full_name", "protobuf")
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return Undecodable(f"request: not a valid {type_name} message ({exc})")
+
+    return decode
 
 
 class SizeInterceptor(ScopeInterceptor):
@@ -34,8 +61,26 @@ class SizeInterceptor(ScopeInterceptor):
             return f"items: {len(request.items)} series in one batch; the limit is {self.max_batch_items}"
         return None
 
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await super().intercept_service(continuation, details)
+        if handler is None or not self.applies(details.method) or handler.request_deserializer is None:
+            return handler
+        # the outer interceptors pass this deserializer on to the handler grpc calls
+        return handler._replace(request_deserializer=tolerant(handler.request_deserializer))
+
     @asynccontextmanager
     async def scope(self, method: str, request: Any, context: ServicerContext) -> AsyncIterator[None]:
+        if isinstance(request, Undecodable):
+            state = call.current()
+            if state is not None:
+                state.outcome = "invalid"
+            logger.warning("undecodable request: {}", request.message)
+            context.set_trailing_metadata(((ERROR_FIELD_TRAILER, "request"),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
         problem = self.problem(request)
         if problem is not None:
             state = call.current()
