@@ -51,6 +51,11 @@ class AuthInterceptor(ScopeInterceptor):
             return container
         return "unknown"
 
+    def claimed(self, context: ServicerContext) -> str | None:
+        """Who the caller says it is: the client certificate's name under mTLS, else the header."""
+        cert_name = client_cert_name(context) if self.mtls else None
+        return cert_name if cert_name is not None else metadata(context).get("x-container-name")
+
     def identify(self, context: ServicerContext, method: str) -> Identity:
         cert_name = client_cert_name(context) if self.mtls else None
         if cert_name is not None:
@@ -67,8 +72,7 @@ class AuthInterceptor(ScopeInterceptor):
         try:
             identity = self.identify(context, state.method)
         except KronosError as exc:
-            claimed = metadata(context).get("x-container-name")
-            label = self.label(claimed)
+            label = self.label(self.claimed(context))
             denied = isinstance(exc, PermissionDeniedError)
             state.outcome = "forbidden" if denied else "unauthorized"
             state.container = label
