@@ -63,8 +63,7 @@ from kronos_server.forecast.types import Forecast, PreparedSeries, SamplingParam
 from kronos_server.model.bundle import ModelBundle
 from kronos_server.model.checkpoint import Loaded
 from kronos_server.model.config import PredictorConfig, TokenizerConfig
-from kronos_server.model.predictor import KronosPredictor
-from kronos_server.model.tokenizer import KronosTokenizer
+from randomweights import MODEL_SEED, SMALL, TINY, random_models
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_CANDIDATES = (
@@ -72,7 +71,6 @@ DATA_CANDIDATES = (
     Path("/work/shared/data/regression_input.csv"),
 )
 REEXEC_MARK = "KRONOS_BENCH_OMP"
-MODEL_SEED = 20240618
 REQUEST_SEED = 1234
 TEMPERATURE, TOP_K, TOP_P = 1.0, 0, 0.9
 
@@ -101,18 +99,8 @@ class Plan:
 
 FULL = Plan(
     name="full",
-    predictor=PredictorConfig(s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024),
-    tokenizer=TokenizerConfig(
-        d_in=6,
-        d_model=256,
-        n_heads=4,
-        ff_dim=512,
-        n_enc_layers=4,
-        n_dec_layers=4,
-        s1_bits=10,
-        s2_bits=10,
-        group_size=4,
-    ),
+    predictor=SMALL.predictor,
+    tokenizer=SMALL.tokenizer,
     max_context=512,
     n=400,
     grow_len=100,
@@ -129,18 +117,8 @@ FULL = Plan(
 
 QUICK = Plan(
     name="quick",
-    predictor=PredictorConfig(s1_bits=8, s2_bits=8, n_layers=2, d_model=128, n_heads=4, ff_dim=256),
-    tokenizer=TokenizerConfig(
-        d_in=6,
-        d_model=64,
-        n_heads=2,
-        ff_dim=128,
-        n_enc_layers=2,
-        n_dec_layers=2,
-        s1_bits=8,
-        s2_bits=8,
-        group_size=4,
-    ),
+    predictor=TINY.predictor,
+    tokenizer=TINY.tokenizer,
     max_context=128,
     n=100,
     grow_len=25,
@@ -283,27 +261,8 @@ def machine_info(threads: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # model and data
 # --------------------------------------------------------------------------------------------
-def _init_weights(module: torch.nn.Module) -> None:
-    """Small normal weights, random norm gains and biases; larger head weights for peaked logits."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() >= 2:
-                std = 0.1 if name.startswith("head.") else 0.02
-                p.normal_(0.0, std)
-            elif name.endswith("bias"):
-                p.normal_(0.0, 0.02)
-            else:  # RMSNorm gains
-                p.uniform_(0.5, 1.5)
-
-
 def build_bundle(plan: Plan) -> ModelBundle:
-    torch.manual_seed(MODEL_SEED)
-    tok = KronosTokenizer(plan.tokenizer)
-    pred = KronosPredictor(plan.predictor)
-    for m in (tok, pred):
-        _init_weights(m)
-        m.eval()
-        m.requires_grad_(False)
+    tok, pred = random_models(plan.predictor, plan.tokenizer, MODEL_SEED)
     here = Path(".")
     return ModelBundle(
         Loaded(tok, "random-tokenizer", "random", here),

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.engine.stats import EngineObserver
 from kronos_server.engine.ticket import Ticket
 from kronos_server.errors import DeadlineExceededError, KronosError
@@ -163,9 +164,11 @@ class Dataplane:
 
 def open_dataplane(settings: Settings, observer: EngineObserver | None = None) -> Dataplane:
     """Load the model bundle (embedded default where no path is set) and start the engine;
-    ``observer`` receives the engine's timings (monitoring)."""
+    ``observer`` receives the engine's timings (monitoring). KRONOS_ENGINE_MODE=recompute
+    serves with the reference algorithm instead (for comparisons)."""
     bundle = load_bundle(settings.model_path, settings.tokenizer_path, settings.max_context, settings.device)
-    engine = Engine(
+    engine_class = ReferenceEngine if settings.engine_mode == "recompute" else Engine
+    engine = engine_class(
         bundle,
         EngineConfig(
             max_queued_rows=settings.max_queued_rows,

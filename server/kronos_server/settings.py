@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_queued_rows: int = Field(256, ge=1, description="Admission limit: queued + running rows")
     max_batch_rows: int = Field(64, ge=1, description="Rows decoded together in one step")
     inference_timeout: float = Field(60.0, gt=0, description="Seconds a forecast may take end to end")
+    engine_mode: Literal["batched", "recompute"] = Field(
+        "batched",
+        description="batched: continuous batching with a KV cache; recompute: the reference algorithm, "
+        "one request at a time, full window recomputed every step (for comparisons, not production)",
+    )
     # input limits and sampling defaults
     min_history: int = Field(2, ge=1, description="Fewest history rows accepted")
     max_history: int = Field(8192, ge=1, description="Most history rows accepted")
