@@ -100,7 +100,7 @@ class ErrorBody(BaseModel):
     error: str = Field(
         description="Stable reason: the gRPC status name in snake case (invalid_argument, "
         "unauthenticated, ...), or rate_limited / too_large / overloaded for RESOURCE_EXHAUSTED, "
-        "bad_request for malformed JSON, not_found, method_not_allowed"
+        "bad_request for malformed JSON, unsupported_media_type, not_found, method_not_allowed"
     )
     message: str = Field(description="Human-readable; names the field when the input is at fault")
     details: dict[str, Any] = Field(description="e.g. field (candles[17].close), limit, retry_after")

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos_bridge import translate
-from kronos_bridge.errors import bad_request, invalid, item_error, item_error_body, too_large
+from kronos_bridge.errors import HttpError, bad_request, invalid, item_error, item_error_body, too_large
 from kronos_bridge.middleware import ClientGone
 from kronos_bridge.routes.responses import errors
 from kronos_bridge.schemas import BatchItemError, PredictResponseBody
@@ -25,7 +25,7 @@ from kronos_server.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/predict", tags=["predict"])
 T = TypeVar("T")
-ERRORS = errors(400, 401, 403, 413, 422, 429, 499, 500, 503, 504)
+ERRORS = errors(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504)
 BATCH_KEYS = frozenset({"items"})
 
 
@@ -35,7 +35,25 @@ def _body(schema: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
+def _check_media_type(request: Request) -> None:
+    """JSON, or no Content-Type at all (as the replaced service accepted); anything else is 415."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise HttpError(
+        415,
+        "unsupported_media_type",
+        f"Content-Type: the body must be application/json, got {declared[:60]!r}",
+        "invalid",
+        {"field": "Content-Type"},
+    )
+
+
 async def _json(request: Request) -> object:
+    _check_media_type(request)
     body = await request.body()
     try:
         return json.loads(body)

@@ -11,6 +11,7 @@ _WHY = {
     401: "Missing or wrong credentials (X-Container-Name, Authorization: Bearer <key>)",
     403: "The container may not call this",
     413: "The body or the batch is over the size limit",
+    415: "The body is not declared as JSON (Content-Type other than application/json)",
     422: "Invalid input; details.field names it (candles[17].close, overrides.top_p)",
     429: "Rate limit spent: Retry-After, X-RateLimit-Limit / -Remaining / -Reset",
     499: "The request was cancelled",
