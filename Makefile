@@ -12,7 +12,7 @@ SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 # the image tag: the package version from pyproject.toml
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas train-default clean protos image
+.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas loadtest train-default clean protos image
 
 help:
 	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
@@ -23,6 +23,7 @@ help:
 	@echo "make image          docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make typecheck      mypy (strict)"
 	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency; bench-replicas: 3 replicas vs 1"
+	@echo "make loadtest       load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"
 	@echo "make train-default  retrain the embedded default model"
 	@echo "make protos         regenerate the gRPC stubs after editing protos/"
 	@echo "make clean          remove caches and build outputs (keeps .venv)"
@@ -98,6 +99,19 @@ bench-rest: $(STAMP)
 
 train-default: $(STAMP)
 	$(BIN)/kronos-serve train
+
+# load sweep against a running `make run` (start it with KRONOS_RATE_LIMIT=1000000/minute: the
+# default 100/minute refuses most calls); e.g. make loadtest LOADTEST_ARGS='--duration 10 --shapes single'
+LOADTEST_TARGET ?= localhost:50051
+LOADTEST_REST_URL ?= http://localhost:8000
+LOADTEST_CONTAINER ?= dev
+KEY_FILE ?= .kronos/dev-key.txt
+LOADTEST_OUT ?= bench-out/loadtest
+LOADTEST_ARGS ?=
+loadtest: $(STAMP)
+	$(BIN)/kronos-client loadtest --target $(LOADTEST_TARGET) --rest-url $(LOADTEST_REST_URL) \
+		--container $(LOADTEST_CONTAINER) --key-file $(KEY_FILE) \
+		--json $(LOADTEST_OUT).json --plot $(LOADTEST_OUT).png $(LOADTEST_ARGS)
 
 clean:
 	rm -rf build dist server/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-out

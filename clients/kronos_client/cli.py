@@ -1,4 +1,4 @@
-"""``kronos-client``: predict from a CSV, show model info, or probe health.
+"""``kronos-client``: predict from a CSV, show model info, probe health, or load-test a server.
 
 Credentials for predict/info come from --container and --key/--key-file, else from
 KRONOS_CLIENT_CONTAINER / KRONOS_CLIENT_KEY (and the target from KRONOS_CLIENT_TARGET).
@@ -19,6 +19,7 @@ from kronos_client.client import KronosClient
 from kronos_client.config import ClientConfig
 from kronos_client.csvinput import read_candles
 from kronos_client.errors import KronosClientError
+from kronos_client.loadtest import command as loadtest
 from kronos_client.messages import build_request
 from kronos_client.results import FIELDS, Forecast
 from kronos_client.timestamps import from_epoch_ms
@@ -52,7 +53,7 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kronos-client", description=__doc__.replace("``", ""))
-    sub = p.add_subparsers(dest="command", required=True, metavar="{predict,info,health}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{predict,info,health,loadtest}")
     pr = sub.add_parser("predict", help="forecast the series in a CSV file")
     _connection_flags(pr)
     pr.add_argument("--csv", required=True, help="CSV with timestamps,open,high,low,close[,volume,amount]")
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the served model's ModelInfo as JSON")
     _connection_flags(info)
     sub.add_parser("health", help="grpc_health_probe-compatible check (see: health -h)", add_help=False)
+    lt = sub.add_parser("loadtest", help="closed-loop load sweep over gRPC and REST (see: loadtest -h)")
+    _connection_flags(lt)
+    loadtest.add_arguments(lt)
     return p
 
 
@@ -153,6 +157,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return probe.main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "loadtest":
+            return loadtest.run(args, env, argv, client_config)
         config = client_config(args, env)
         if args.command == "predict":
             return cmd_predict(args, config)
