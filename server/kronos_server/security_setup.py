@@ -9,7 +9,7 @@ from loguru import logger
 
 from kronos_server.security.auth import Authenticator
 from kronos_server.security.devkey import DEV_KEYS_FILE, DevKey, ensure_dev_key
-from kronos_server.security.keys import load_keys
+from kronos_server.security.keys import KeysFileError, load_keys
 from kronos_server.settings import Settings
 
 
@@ -22,7 +22,12 @@ class SecuritySetup:
 def build_security(settings: Settings) -> SecuritySetup:
     """Never open: with nothing configured, a local dev key is made and required."""
     trusted = settings.trusted_container_set()
-    keys = load_keys(settings.api_keys_file) if settings.api_keys_file is not None else None
+    keys = None
+    if settings.api_keys_file is not None:
+        try:
+            keys = load_keys(settings.api_keys_file)
+        except KeysFileError as exc:  # the operator fixes the setting: name it
+            raise KeysFileError(f"KRONOS_API_KEYS_FILE: {exc}") from None
     if trusted:
         logger.warning(
             "trusted-network mode: {} container(s) are accepted by x-container-name alone, without a key; "
