@@ -94,6 +94,10 @@ bench: $(STAMP)
 bench-replicas: $(STAMP)
 	$(BIN)/python benchmarks/bench_replicas.py --json benchmarks/results/replicas-cpu.json
 
+# end-to-end load sweep, our engine vs the original algorithm (about 25 min; docs/PERFORMANCE.md)
+bench-load: $(STAMP)
+	$(BIN)/python benchmarks/bench_load.py --out benchmarks/results
+
 bench-rest: $(STAMP)
 	$(BIN)/python benchmarks/bench_rest.py
 

@@ -72,3 +72,28 @@ def test_bench_replicas_quick_mode(tmp_path: Path) -> None:
     assert ratios == ["three_vs_one_2threads", "three_vs_one_1thread"]
     data = json.loads(out.read_text())
     assert all(s["calls_per_s_median"] > 0 and s["errors"] == 0 for s in data["summary"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_load_quick_mode(tmp_path: Path) -> None:
+    """The orchestration: servers in both engine modes, the loadtest command, the summary."""
+    script, only = ROOT / "benchmarks" / "bench_load.py", "default-recompute,small-batched-c1"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path), "--only", only],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = json.loads((tmp_path / "load-summary.json").read_text())
+    assert [(r["config"], r["mode"]) for r in runs] == [
+        ("default-recompute", "recompute"),
+        ("small-batched-c1", "batched"),
+    ]
+    for run in runs:
+        levels = run["result"]["levels"]
+        assert levels and all(level["ok"] > 0 and not level["errors"] for level in levels), levels
+        assert "/kronos-client loadtest --target 127.0.0.1:" in run["command"]
