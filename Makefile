@@ -12,7 +12,7 @@ SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 # the image tag: the package version from pyproject.toml
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas loadtest train-default clean protos image
+.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas bench-load loadtest train-default clean protos image
 
 help:
 	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
@@ -23,6 +23,7 @@ help:
 	@echo "make image          docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make typecheck      mypy (strict)"
 	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency; bench-replicas: 3 replicas vs 1"
+	@echo "make bench-load     end-to-end load sweep: batched engine vs the original algorithm (about 25 min)"
 	@echo "make loadtest       load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"
 	@echo "make train-default  retrain the embedded default model"
 	@echo "make protos         regenerate the gRPC stubs after editing protos/"
