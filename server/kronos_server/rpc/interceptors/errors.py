@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,12 +21,29 @@ GENERIC_INTERNAL = "internal error; the server logged the details"
 OVERLOAD_RETRY_AFTER_S = "1"
 
 
+def deadline_slack(budget: float) -> float:
+    """How close to its deadline a cancellation counts as the deadline passing.
+
+    The client's deadline fires first: it started the clock before sending, the server only
+    on receipt. Its cancellation then reaches the server a little before the server's own
+    deadline, and would be counted as a client cancel instead of a timeout.
+    """
+    return min(1.0, max(0.05, 0.1 * budget))
+
+
 class ErrorsInterceptor(ScopeInterceptor):
     @asynccontextmanager
     async def scope(self, method: str, request: Any, context: ServicerContext) -> AsyncIterator[None]:
         state = call.current()
+        budget = context.time_remaining()
         try:
             yield
+        except asyncio.CancelledError:
+            remaining = context.time_remaining()
+            near = budget is not None and remaining is not None and remaining <= deadline_slack(budget)
+            if near and state is not None and state.outcome is None:
+                state.outcome = "timeout"
+            raise
         except KronosError as exc:
             code = grpc.StatusCode[exc.code]
             trailers: list[tuple[str, str]] = []
