@@ -8,7 +8,7 @@ keeps all of them in the call's own task, so they share one :class:`CallState`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -52,10 +52,24 @@ class ScopeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 
-            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+            # A coroutine writing each message, not an async generator: when the call is
+            # cancelled while grpc sends a message, an async generator would be left suspended
+            # at its yield and closed later by the garbage collector, in another task (the
+            # scopes then saw GeneratorExit, counted the call as an error and failed to reset
+            # their context variables, and the stream's engine rows ran on until then). Here the
+            # CancelledError reaches the scopes in the call's own task, and the inner stream
+            # is closed at once.
+            async def stream(request: Any, context: ServicerContext) -> None:
                 async with self.scope(method, request, context):
-                    async for item in inner_stream(request, context):
-                        yield item
+                    inner = inner_stream(request, context)
+                    if not isinstance(inner, AsyncGenerator):  # an inner interceptor's coroutine
+                        await inner
+                        return
+                    try:
+                        async for item in inner:
+                            await context.write(item)
+                    finally:
+                        await inner.aclose()
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
