@@ -105,6 +105,7 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server.metrics.event_loop.watch(loop)  # gRPC, the REST bridge and /v1/metrics all run on it
     await server.start()
     try:
         http = build_http_bridge(settings, server, bridge_token)

@@ -40,6 +40,7 @@ FAMILIES: dict[str, set[str]] = {
     "kronos_engine_step_seconds": {"phase"},
     "kronos_engine_overload_rejections": set(),
     "kronos_memory_limit_bytes": set(),
+    "kronos_event_loop_tasks": set(),
     "process_resident_memory_bytes": set(),
     "process_cpu_seconds": set(),
 }

@@ -22,6 +22,7 @@ in-process REST bridge makes are not counted again under their method path.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 
@@ -88,6 +89,34 @@ class EngineCollector(Collector):
             "kronos_engine_max_queued_rows",
             "The engine's admission limit in rows (queued + running); past it requests are overloaded",
             value=limit,
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class EventLoopCollector(Collector):
+    """``kronos_event_loop_tasks``: unfinished asyncio tasks of the server's event loop, counted
+    at scrape time (0 until a loop is watched: ``kronos-serve serve`` watches its own).
+
+    ``kronos-serve serve`` serves /v1/metrics on that same loop, so the count normally runs on
+    the loop's thread (it includes the task answering the scrape). A scrape from another
+    thread is safe too: :func:`asyncio.all_tasks` copies the weak task set, retrying if a
+    task is created meanwhile, and reads nothing else of the loop; only a task finishing at
+    that very moment may or may not be counted.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._loop = loop
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        loop = self._loop
+        count = len(asyncio.all_tasks(loop)) if loop is not None and not loop.is_closed() else 0
+        yield GaugeMetricFamily(
+            "kronos_event_loop_tasks", "Unfinished asyncio tasks in the server's event loop", value=count
         )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
@@ -171,6 +200,8 @@ class Metrics:
         )
         self.engine = EngineCollector()
         r.register(self.engine)
+        self.event_loop = EventLoopCollector()
+        r.register(self.event_loop)
         ProcessCollector(registry=r)
         self.memory_limit = Gauge(
             "kronos_memory_limit_bytes", "The cgroup memory limit; 0 when unlimited or unknown", registry=r
