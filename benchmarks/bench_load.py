@@ -14,6 +14,8 @@ dimensions written by benchmarks/make_checkpoint.py):
 
     default-batched    embedded model, gRPC + REST, single/batch/stream, concurrency 1,4,16,64
     default-recompute  embedded model, gRPC single, concurrency 1,4,16,64
+    default-batch-rows-8  as default-batched's gRPC single at 16 and 64, KRONOS_MAX_BATCH_ROWS=8
+    default-threads-1  as default-batched's gRPC single at 1 and 16, KRONOS_TORCH_THREADS=1
     small-batched-c1   Kronos-small dims, gRPC single 400 -> 120, concurrency 1, 3 calls
     small-batched      the same at concurrency 4 and 16, 16 calls each
     small-recompute    the same at concurrency 1, 2 calls (about a minute each)
@@ -62,10 +64,14 @@ def configs(quick: bool) -> list[Config]:
         # exact call counts at Kronos-small dims: a call takes seconds, a fixed window would see few
         return single(concurrency, "--requests", "1" if quick else calls, "--warmup", "0", *tiny)
 
+    rows_8, threads_1 = {"KRONOS_MAX_BATCH_ROWS": "8"}, {"KRONOS_TORCH_THREADS": "1"}
     every_shape = ("--transports", "grpc,rest", "--shapes", "single,batch,stream", "--concurrency", levels)
     return [
         Config("default-batched", "default", "batched", (*every_shape, *timed)),
         Config("default-recompute", "default", "recompute", single(levels, *timed)),
+        # two tuning knobs against default-batched's gRPC single rows
+        Config("default-batch-rows-8", "default", "batched", single("16,64", *timed), rows_8),
+        Config("default-threads-1", "default", "batched", single("1,16", *timed), threads_1),
         Config("small-batched-c1", "small", "batched", counted("1", "3")),
         Config("small-batched", "small", "batched", counted("2" if quick else "4,16", "16")),
         Config("small-recompute", "small", "recompute", counted("1", "2")),
