@@ -34,11 +34,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' process helpers; benchmarks are run from the checkout
 
 from tests.processes import ServerProcess, make_keys  # noqa: E402
+
+from kronos_client.loadtest.report import format_table  # noqa: E402
 
 SCRIPTS = Path(sys.executable).parent
 
@@ -89,7 +92,7 @@ def small_checkpoint(out: Path, quick: bool) -> Path:
     return target
 
 
-def run_config(config: Config, out: Path, ckpt: Path | None, tmp: Path) -> dict[str, object]:
+def run_config(config: Config, out: Path, ckpt: Path | None, tmp: Path) -> dict[str, Any]:
     keys, key = make_keys(Path(tempfile.mkdtemp(dir=tmp)), "bench")
     key_file = tmp / f"{config.name}.key"
     key_file.write_text(key)
@@ -150,12 +153,23 @@ def run_config(config: Config, out: Path, ckpt: Path | None, tmp: Path) -> dict[
         server.stop()
 
 
+def print_report(runs: list[dict[str, Any]]) -> None:
+    """Every configuration's levels as one table each, with the command that measured them."""
+    for run in runs:
+        print(f"\n### {run['config']} (KRONOS_ENGINE_MODE={run['mode']}, model {run['model']})\n")
+        print(format_table(run["result"]["levels"]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="tiny model and short levels (a smoke run)")
     parser.add_argument("--only", default="", help="comma-separated configuration names")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--report", type=Path, help="print the tables of a load-summary.json and exit")
     args = parser.parse_args()
+    if args.report:
+        print_report(json.loads(args.report.read_text()))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = [c for c in configs(args.quick) if not args.only or c.name in args.only.split(",")]
     ckpt = small_checkpoint(args.out, args.quick) if any(c.model == "small" for c in chosen) else None
@@ -164,6 +178,7 @@ def main() -> int:
         for config in chosen:
             runs.append(run_config(config, args.out, ckpt, Path(tmp)))
     (args.out / "load-summary.json").write_text(json.dumps(runs, indent=2))
+    print_report(runs)
     print(f"\nwrote {args.out / 'load-summary.json'}")
     return 0
 
