@@ -10,16 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bench_engine.py"
-RATIO_KEYS = ("single_grow", "single_slide", "samples", "concurrency", "prefill_fraction")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_bench_engine_quick_mode(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
+def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/<script> args`` from the checkout; fails the test with its output."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,6 +23,17 @@ def test_bench_engine_quick_mode(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+RATIO_KEYS = ("single_grow", "single_slide", "samples", "concurrency", "prefill_fraction")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_engine_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = run_bench("bench_engine.py", "--quick", "--json", str(out))
     ratio_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RATIO ")]
     for key in RATIO_KEYS:
         assert any(ln.split()[1] == key for ln in ratio_lines), f"no RATIO line for {key}:\n{proc.stdout}"
@@ -40,15 +47,7 @@ def test_bench_engine_quick_mode(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_bench_rest_quick_mode(tmp_path: Path) -> None:
     out = tmp_path / "rest.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_rest.py"), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = run_bench("bench_rest.py", "--quick", "--json", str(out))
     assert any(line.startswith("RESULT rest_minus_grpc_p50_ms ") for line in proc.stdout.splitlines())
     data = json.loads(out.read_text())
     assert len(data["rounds"]) == 3
@@ -59,15 +58,7 @@ def test_bench_rest_quick_mode(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_bench_replicas_quick_mode(tmp_path: Path) -> None:
     out = tmp_path / "replicas.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_replicas.py"), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = run_bench("bench_replicas.py", "--quick", "--json", str(out))
     ratios = [ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("RATIO ")]
     assert ratios == ["three_vs_one_2threads", "three_vs_one_1thread"]
     data = json.loads(out.read_text())
@@ -78,16 +69,8 @@ def test_bench_replicas_quick_mode(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_bench_load_quick_mode(tmp_path: Path) -> None:
     """The orchestration: servers in both engine modes, the loadtest command, the summary."""
-    script, only = ROOT / "benchmarks" / "bench_load.py", "default-recompute,small-batched-c1"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--quick", "--out", str(tmp_path), "--only", only],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    only = "default-recompute,small-batched-c1"
+    run_bench("bench_load.py", "--quick", "--out", str(tmp_path), "--only", only)
     runs = json.loads((tmp_path / "load-summary.json").read_text())
     assert [(r["config"], r["mode"]) for r in runs] == [
         ("default-recompute", "recompute"),

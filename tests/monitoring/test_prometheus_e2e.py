@@ -29,8 +29,8 @@ import yaml
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_server.security.keys import add_key
-from tests.conftest import PARITY
 from tests.monitoring.shipped import ALERTS, SCRAPE, alert_rules, panel_queries, substitute
+from tests.processes import parity_env
 from tests.rest_bridge.helpers import body
 from tests.rpc.helpers import request
 
@@ -120,13 +120,7 @@ def kronos_server(tmp: Path) -> Iterator[tuple[Proc, int, int, dict[str, str], d
     limited_key = add_key(keys, "limited", rate_limit="3/minute")
     env = {
         **os.environ,
-        "KRONOS_HOST": "127.0.0.1",
-        "KRONOS_GRPC_PORT": "0",
-        "KRONOS_HTTP_PORT": "0",
-        "KRONOS_MODEL_PATH": str(PARITY / "predictor"),
-        "KRONOS_TOKENIZER_PATH": str(PARITY / "tokenizer"),
-        "KRONOS_MAX_CONTEXT": "64",
-        "KRONOS_API_KEYS_FILE": str(keys),
+        **parity_env(keys),
         "KRONOS_RATE_LIMIT": "100000/second",
         "KRONOS_MAX_QUEUED_ROWS": str(MAX_QUEUED_ROWS),
         "KRONOS_MAX_BATCH_ROWS": str(2 * MAX_QUEUED_ROWS),

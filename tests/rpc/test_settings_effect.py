@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -20,7 +21,7 @@ from kronos_server.model.checkpoint import content_version
 from kronos_server.security.keys import add_key
 from tests.conftest import PARITY
 from tests.rpc.helpers import request
-from tests.servers import start_server
+from tests.servers import RunningServer, start_server
 
 
 def _free_port() -> int:
@@ -80,12 +81,20 @@ def test_torch_threads_setting(tmp_path: Path, threads: int) -> None:
         running.stop()
 
 
-def test_shutdown_grace_zero_cancels_in_flight_calls(tmp_path: Path) -> None:
-    running = start_server(
+def start_default_model_server(tmp_path: Path, **settings: Any) -> RunningServer:
+    """A server with the embedded model (slow enough per step for timing-sensitive tests)."""
+    return start_server(
         tmp_path,
         model_path=DEFAULT_MODEL_DIR / "predictor",
         tokenizer_path=DEFAULT_MODEL_DIR / "tokenizer",
         max_context=512,
+        **settings,
+    )
+
+
+def test_shutdown_grace_zero_cancels_in_flight_calls(tmp_path: Path) -> None:
+    running = start_default_model_server(
+        tmp_path,
         shutdown_grace=0,
     )
     stub = pb_grpc.KronosPredictorStub(grpc.insecure_channel(running.target))
@@ -229,11 +238,8 @@ def test_max_connection_age_makes_clients_reconnect_without_failing_calls(tmp_pa
 
 def test_connection_age_lets_a_running_call_finish(tmp_path: Path) -> None:
     """A call longer than the age still completes: the grace is the inference timeout."""
-    running = start_server(
+    running = start_default_model_server(
         tmp_path,
-        model_path=DEFAULT_MODEL_DIR / "predictor",
-        tokenizer_path=DEFAULT_MODEL_DIR / "tokenizer",
-        max_context=512,
         max_connection_age=0.2,
     )
     try:
