@@ -169,7 +169,8 @@ def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
     fut = _future(series, ts, limits)
     volume, amount = fill_volume_amount(cols, n)
     x = np.stack([cols["open"], cols["high"], cols["low"], cols["close"], volume, amount], axis=1)
-    x32 = x.astype(np.float32)
+    with np.errstate(over="ignore"):  # overflow is the check just below
+        x32 = x.astype(np.float32)
     if not np.isfinite(x32).all():
         r, c = map(int, np.argwhere(~np.isfinite(x32))[0])
         name = ("open", "high", "low", "close", "volume", "amount")[c]
