@@ -14,7 +14,7 @@ from kronos_server.engine.engine import Engine, EngineConfig
 from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.engine.stats import EngineObserver
 from kronos_server.engine.ticket import Ticket
-from kronos_server.errors import DeadlineExceededError, KronosError
+from kronos_server.errors import DeadlineExceededError, KronosError, OverloadedError
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import prepare
 from kronos_server.forecast.types import Forecast, SeriesInput, StepUpdate
@@ -115,7 +115,10 @@ class Dataplane:
     async def predict_batch(
         self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[Forecast | KronosError]:
-        """Every series is its own engine request; errors are reported per series, in order."""
+        """Every series is its own engine request; errors are reported per series, in order.
+
+        When the engine admits none of the series because it is full, the call itself fails
+        with OverloadedError (and its retry-after)."""
         limit = self._timeout(timeout)
         tickets: list[Ticket | KronosError] = []
         for i, item in enumerate(items):
@@ -123,6 +126,10 @@ class Dataplane:
                 tickets.append(self.submit(item, timeout=limit, request_id=f"{request_id or 'batch'}/{i}"))
             except KronosError as exc:
                 tickets.append(exc)
+        if tickets and all(isinstance(t, OverloadedError) for t in tickets):
+            # nothing admitted: refuse the call itself, so that callers see the retry-after
+            # (and back off) instead of an OK whose every slot says "overloaded"
+            raise tickets[0]  # type: ignore[misc]
 
         async def one(t: Ticket | KronosError) -> Forecast | KronosError:
             if isinstance(t, KronosError):

@@ -202,6 +202,36 @@ def test_overload_answers_fast_with_retry_after(tmp_path: Path) -> None:
         running.stop()
 
 
+def test_a_batch_refused_whole_only_when_nothing_is_admitted(tmp_path: Path) -> None:
+    """Engine full: a batch none of whose series fits is RESOURCE_EXHAUSTED with retry-after (so
+    callers back off); one that fits partly is answered OK with per-item refusals."""
+    running = _heavy(tmp_path, max_queued_rows=12, max_batch_rows=12)
+    try:
+        stub = _stub(running)
+        occupant = stub.PredictSingle.future(
+            request(400, 300, sample_count=8, seed=1), metadata=running.auth_metadata
+        )
+        engine = running.server.dataplane.engine if running.server.dataplane else None
+        assert engine is not None
+        _poll(lambda: engine.stats().running_rows + engine.stats().queued_rows == 8)
+        batch = pb.PredictBatchRequest(items=[request(60, 4, sample_count=8, seed=s) for s in (2, 3)])
+        err = _code(stub.PredictBatch, batch, metadata=running.auth_metadata)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err
+        assert dict(err.trailing_metadata())["retry-after"] == "1"
+        route = "/kronos.v1.KronosPredictor/PredictBatch"
+        _poll(lambda: _count(running, "kronos_requests_total", {"route": route, "status": "overloaded"}) == 1)
+
+        partly = pb.PredictBatchRequest(
+            items=[request(60, 4, sample_count=4, seed=4), request(60, 4, sample_count=8, seed=5)]
+        )
+        reply = stub.PredictBatch(partly, metadata=running.auth_metadata, timeout=120)
+        assert len(reply.results[0].forecast.forecast.close) == 4
+        assert reply.results[1].error.code == "RESOURCE_EXHAUSTED"
+        occupant.cancel()
+    finally:
+        running.stop()
+
+
 def test_deadline_frees_engine_rows(tmp_path: Path) -> None:
     running = _heavy(tmp_path)
     try:

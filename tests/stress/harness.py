@@ -219,6 +219,14 @@ def running_server(tmp: Path, **settings: str) -> Iterator[Server]:
         server.stop()
 
 
+def _batch_refused(outcome: Outcome, items: int) -> Outcome:
+    """A batch refused as a whole because the engine admitted none of it: the engine counted
+    one overload rejection per item."""
+    if outcome.kind == "overloaded":
+        outcome.items_overloaded = items
+    return outcome
+
+
 def _grpc_failure(route: str, err: grpc.RpcError, seconds: float) -> Outcome:
     code = err.code()
     trailers = dict(err.trailing_metadata() or ())
@@ -255,7 +263,7 @@ def grpc_batch(
     try:
         reply = stub.PredictBatch(pb.PredictBatchRequest(items=items), metadata=md, timeout=deadline)
     except grpc.RpcError as err:
-        return _grpc_failure("batch", err, time.perf_counter() - started)
+        return _batch_refused(_grpc_failure("batch", err, time.perf_counter() - started), len(items))
     seconds = time.perf_counter() - started
     out = Outcome("batch", "ok", seconds)
     if len(reply.results) != len(items):
@@ -348,7 +356,8 @@ def rest_predict(
         return Outcome(route, "bad", 0.0, f"transport: {exc!r}")
     if status == 503:
         if isinstance(parsed, dict) and parsed.get("error") == "overloaded" and "retry-after" in hdrs:
-            return Outcome(route, "overloaded", seconds)
+            items = 0 if route == "rest_single" else len(pred_lens)
+            return _batch_refused(Outcome(route, "overloaded", seconds), items)
         return Outcome(route, "bad", seconds, f"503 {parsed} {hdrs}")
     if status in (400, 422):
         return Outcome(route, "invalid", seconds, str(parsed))
