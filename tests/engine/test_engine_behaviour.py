@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.errors import (
     CancelledError,
     DeadlineExceededError,
@@ -126,8 +127,12 @@ def test_stream_yields_every_step_matching_the_final_forecast(engine: Engine) ->
         np.testing.assert_allclose(got, final, rtol=1e-5, atol=1e-4 * float(prep.std.max()))
 
 
-def test_stop_drains_running_work_then_refuses(parity_bundle: ModelBundle) -> None:
-    eng = Engine(parity_bundle, EngineConfig())
+@pytest.mark.parametrize("engine_class", [Engine, ReferenceEngine])
+def test_stop_drains_running_work_then_refuses(
+    parity_bundle: ModelBundle,
+    engine_class: type[Engine],
+) -> None:
+    eng = engine_class(parity_bundle, EngineConfig())
     eng.start()
     rng = np.random.default_rng(8)
     tickets = [eng.submit(random_series(rng, 40, 20, SAMPLED)) for _ in range(3)]

@@ -20,7 +20,7 @@ from kronos_server.engine.engine import Engine, EngineConfig
 from kronos_server.engine.recompute import generate, mean_over_samples
 from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.engine.stats import NullObserver
-from kronos_server.errors import CancelledError, DeadlineExceededError, OverloadedError, UnavailableError
+from kronos_server.errors import CancelledError, DeadlineExceededError, OverloadedError
 from kronos_server.forecast.prepare import denormalize
 from kronos_server.forecast.types import PreparedSeries, SamplingParams, StepUpdate
 from kronos_server.model.bundle import ModelBundle
@@ -231,18 +231,6 @@ def test_stream_yields_every_step_as_the_batched_engine(reference: ReferenceEngi
         np.testing.assert_allclose(got, final, rtol=1e-5, atol=1e-4 * float(prep.std.max()))
         batched_steps, _ = asyncio.run(collect(engine))
         _close(got, np.stack([s.values for s in batched_steps]), prep.std)
-
-
-def test_stop_drains_then_refuses(parity_bundle: ModelBundle) -> None:
-    eng = ReferenceEngine(parity_bundle, EngineConfig())
-    eng.start()
-    rng = np.random.default_rng(17)
-    tickets = [eng.submit(random_series(rng, 40, 10, SAMPLED)) for _ in range(3)]
-    eng.stop(grace=30)
-    for t in tickets:
-        assert t.wait(0).mean.shape == (10, 6)
-    with pytest.raises(UnavailableError):
-        eng.submit(random_series(rng, 40, 5, SAMPLED))
 
 
 def test_grpc_predict_single_equals_the_batched_server(tmp_path: Path) -> None:
