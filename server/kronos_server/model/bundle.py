@@ -7,11 +7,19 @@ from pathlib import Path
 
 import torch
 
-from kronos_server.model.checkpoint import Loaded, load_predictor, load_tokenizer
+from kronos_server.model.checkpoint import (
+    Loaded,
+    load_predictor,
+    load_tokenizer,
+    predictor_config,
+    tokenizer_config,
+)
+from kronos_server.model.location import DEFAULT_MODEL_DIR, resolve_checkpoint_dir
+from kronos_server.model.pairing import check_pair
 from kronos_server.model.predictor import KronosPredictor
 from kronos_server.model.tokenizer import KronosTokenizer
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
+__all__ = ["DEFAULT_MODEL_DIR", "ModelBundle", "load_bundle"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,26 @@ def load_bundle(
     max_context: int,
     device: str = "cpu",
 ) -> ModelBundle:
-    """Load both checkpoints (the embedded default model where a path is None)."""
+    """Load both checkpoints (the embedded default model where a path is None), after checking
+    from their configs that the predictor fits the tokenizer."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         from kronos_server.errors import CheckpointError
 
         raise CheckpointError("KRONOS_DEVICE asks for CUDA but torch sees no CUDA device", field="device")
-    tok = load_tokenizer(tokenizer_path or DEFAULT_MODEL_DIR / "tokenizer")
-    pred = load_predictor(predictor_path or DEFAULT_MODEL_DIR / "predictor")
+    tok_dir = resolve_checkpoint_dir(tokenizer_path or DEFAULT_MODEL_DIR / "tokenizer")
+    pred_dir = resolve_checkpoint_dir(predictor_path or DEFAULT_MODEL_DIR / "predictor")
+    # configs first: a pairing mistake is refused before any weights are read
+    check_pair(
+        predictor_config(pred_dir),
+        pred_dir,
+        tokenizer_config(tok_dir),
+        tok_dir,
+        predictor_embedded=predictor_path is None,
+        tokenizer_embedded=tokenizer_path is None,
+    )
+    tok = load_tokenizer(tok_dir)
+    pred = load_predictor(pred_dir)
     tok.module.to(dev)
     pred.module.to(dev)
     return ModelBundle(tok, pred, max_context, dev)

@@ -15,6 +15,7 @@ from torch import nn
 
 from kronos_server.errors import CheckpointError
 from kronos_server.model.config import PredictorConfig, TokenizerConfig
+from kronos_server.model.location import checkpoint_name, resolve_checkpoint_dir
 from kronos_server.model.predictor import KronosPredictor
 from kronos_server.model.tokenizer import KronosTokenizer
 
@@ -97,22 +98,36 @@ def _load_strict(module: _M, directory: Path) -> _M:
     return module
 
 
+def tokenizer_config(directory: Path) -> TokenizerConfig:
+    """The tokenizer config of a resolved checkpoint directory."""
+    return TokenizerConfig.from_dict(_read_config(directory), where=str(directory))
+
+
+def predictor_config(directory: Path) -> PredictorConfig:
+    """The predictor config of a resolved checkpoint directory."""
+    return PredictorConfig.from_dict(_read_config(directory), where=str(directory))
+
+
 def load_tokenizer(directory: str | Path) -> Loaded:
-    d = Path(directory)
-    cfg = TokenizerConfig.from_dict(_read_config(d), where=str(d))
+    """A tokenizer from a checkpoint directory or Hugging Face cache entry (see ``location``)."""
+    d = resolve_checkpoint_dir(Path(directory))
+    cfg = tokenizer_config(d)
     tok = _load_strict(KronosTokenizer(cfg), d)
     basis = tok.state_dict()["tokenizer.bsq.basis"]
     c = cfg.codebook_dim
     want = 2 ** torch.arange(c - 1, -1, -1, dtype=torch.int64)
     if not torch.equal(basis.cpu(), want):
         raise CheckpointError(f"{d}: tokenizer.bsq.basis is not the MSB-first basis of {c} bits")
-    return Loaded(tok, d.resolve().name, content_version(d), d)
+    return Loaded(tok, checkpoint_name(d, "tokenizer"), content_version(d), d)
 
 
 def load_predictor(directory: str | Path) -> Loaded:
-    d = Path(directory)
-    cfg = PredictorConfig.from_dict(_read_config(d), where=str(d))
-    return Loaded(_load_strict(KronosPredictor(cfg), d), d.resolve().name, content_version(d), d)
+    """A predictor from a checkpoint directory or Hugging Face cache entry (see ``location``)."""
+    d = resolve_checkpoint_dir(Path(directory))
+    cfg = predictor_config(d)
+    return Loaded(
+        _load_strict(KronosPredictor(cfg), d), checkpoint_name(d, "predictor"), content_version(d), d
+    )
 
 
 def save_checkpoint(module: KronosTokenizer | KronosPredictor, directory: str | Path) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kronos_server.errors import CheckpointError
+from kronos_server.forecast.types import FEATURES
 
 
 def _take(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -51,6 +52,13 @@ class TokenizerConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "tokenizer") -> TokenizerConfig:
         cfg = cls(**_take(cls, raw, where))
+        if cfg.d_in != len(FEATURES):
+            # prepare() feeds the tokenizer exactly these columns (spec §1.1: d_in is always 6)
+            raise CheckpointError(
+                f"{where}: d_in is {cfg.d_in}, but a Kronos tokenizer reads {len(FEATURES)} features "
+                f"per candle ({', '.join(FEATURES)})",
+                field="config.json",
+            )
         if cfg.s1_bits != cfg.s2_bits:
             raise CheckpointError(f"{where}: s1_bits ({cfg.s1_bits}) must equal s2_bits ({cfg.s2_bits})")
         if cfg.d_model % cfg.n_heads:
