@@ -55,7 +55,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
 
 @pytest.mark.parametrize(("path", "body"), curl_examples(), ids=lambda v: v if v.startswith("/") else "")
 def test_curl_example_succeeds(served: Bridged, path: str, body: str) -> None:
-    response = served.client.post(path, content=body, headers={**served.auth, "Content-Type": "application/json"})
+    headers = {**served.auth, "Content-Type": "application/json"}
+    response = served.client.post(path, content=body, headers=headers)
     assert response.status_code == 200, response.text
     answers: list[dict[str, Any]] = response.json() if path.endswith("batch") else [response.json()]
     for answer in answers:
