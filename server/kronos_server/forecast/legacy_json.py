@@ -1,4 +1,4 @@
-"""The JSON shape of the service we replace (and of the REST bridge), plus a CSV reader.
+"""The JSON shape of the service we replace (and of the REST bridge), and CSV input.
 
 Request::
 
@@ -8,15 +8,14 @@ Request::
                     "quantiles"}}
 
 Every override is optional (absent = server default). Naive timestamps are wall-clock
-times in ``timezone`` (UTC when absent). This module only checks shapes and types; value
+times in ``timezone``; when it is absent, the UTC offset the timestamps carry ("+08:00")
+is the series' zone, else UTC. This module only checks shapes and types; value
 checks (finite, positive, ranges) belong to :func:`kronos_server.forecast.prepare.prepare`,
 whose field names :func:`relabel` translates into this request's vocabulary.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from kronos_client.csvinput import CsvError, read_candles
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast import calendar
 from kronos_server.forecast.types import FEATURES, PRICE_FIELDS, Forecast, SamplingParams, SeriesInput
@@ -37,7 +37,6 @@ CANDLE_KEYS = frozenset(FEATURES)
 INT_OVERRIDES = ("pred_len", "top_k", "sample_count", "seed")
 FLOAT_OVERRIDES = ("temperature", "top_p")
 OVERRIDE_KEYS = frozenset((*INT_OVERRIDES, *FLOAT_OVERRIDES, "quantiles"))
-TIMESTAMP_COLUMNS = ("timestamps", "timestamp", "date")
 OPTIONAL_COLUMNS = ("volume", "amount")
 
 
@@ -191,8 +190,8 @@ def series_from_request(payload: object) -> SeriesInput:
     timezone = payload.get("timezone")
     if timezone is not None and not isinstance(timezone, str):
         raise _bad("timezone", f"must be an IANA time zone name, got {_type_name(timezone)}")
-    tz = timezone or "UTC"
-    calendar.zone(tz)
+    if timezone is not None:
+        calendar.zone(timezone)
     for required in ("candles", "timestamps"):
         if required not in payload:
             raise _bad(required, "is required")
@@ -200,17 +199,18 @@ def series_from_request(payload: object) -> SeriesInput:
     stamps = _string_list(payload["timestamps"], "timestamps")
     if len(stamps) != len(payload["candles"]):
         raise _bad("timestamps", f"has {len(stamps)} values but candles has {len(payload['candles'])}")
+    history, tz = calendar.parse_series_timestamps(stamps, timezone or None, "timestamps")
     future = None
     if payload.get("prediction_timestamps") is not None:
         future_text = _string_list(payload["prediction_timestamps"], "prediction_timestamps")
-        future = calendar.parse_timestamps(future_text, tz, "prediction_timestamps")
+        future = calendar.parse_timestamps(future_text, tz or "UTC", "prediction_timestamps")
     sampling, pred_len = _sampling(payload.get("overrides"))
     return SeriesInput(
         series_id=series_id,
-        timestamps=calendar.parse_timestamps(stamps, tz, "timestamps"),
+        timestamps=history,
         prediction_timestamps=future,
         pred_len=pred_len,
-        timezone=timezone,
+        timezone=tz,
         sampling=sampling,
         **columns,
     )
@@ -281,13 +281,6 @@ def forecast_to_response(forecast: Forecast, *, model_version: str, tokenizer_ve
     return out
 
 
-def _csv_number(text: str, field: str, line: int) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise _bad(field, f"line {line}: not a number: {text[:40]!r}") from None
-
-
 def series_from_csv(
     source: str | Path | TextIO,
     *,
@@ -296,55 +289,28 @@ def series_from_csv(
     timezone: str | None = None,
     sampling: SamplingParams | None = None,
     tail: int | None = None,
+    prediction_timestamps: list[str] | None = None,
 ) -> SeriesInput:
-    """Read candles from CSV: a timestamps (or timestamp/date) column, open, high, low, close,
-    optional volume and amount. ``tail`` keeps only the last N rows. Field names in errors
-    index the rows kept; the message gives the file's line number."""
-    if isinstance(source, str | Path):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise _bad("csv", f"cannot read {path}: {exc.strerror or exc}") from None
-        if series_id is None:
-            series_id = path.stem
-        stream: TextIO = io.StringIO(text)
-    else:
-        stream = source
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        raise _bad("csv", "the file is empty")
-    names = [name.strip().lower() for name in header]
-    stamp_column = next((name for name in TIMESTAMP_COLUMNS if name in names), None)
-    if stamp_column is None:
-        raise _bad("csv", f"no timestamp column (one of {', '.join(TIMESTAMP_COLUMNS)}) in header {header}")
-    missing = [name for name in PRICE_FIELDS if name not in names]
-    if missing:
-        raise _bad("csv", f"missing column(s) {', '.join(missing)} in header {header}")
-    wanted = [stamp_column, *PRICE_FIELDS, *(name for name in OPTIONAL_COLUMNS if name in names)]
-    index = {name: names.index(name) for name in wanted}
-    # (line number, cells); line 1 is the header, blank lines are skipped
-    rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
-    if tail is not None:
-        if tail < 1:
-            raise _bad("tail", f"must be >= 1, got {tail}")
-        rows = rows[-tail:]
-    tz = timezone or "UTC"
-    stamps: list[str] = []
-    columns: dict[str, list[float]] = {name: [] for name in wanted[1:]}
-    for i, (line, cells) in enumerate(rows):
-        if len(cells) < len(names):
-            raise _bad(f"rows[{i}]", f"line {line}: {len(cells)} cells, the header has {len(names)}")
-        stamps.append(cells[index[stamp_column]])
-        for name in columns:
-            columns[name].append(_csv_number(cells[index[name]].strip(), f"{name}[{i}]", line))
-    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
+    """Read candles with the client's CSV reader (:func:`kronos_client.csvinput.read_candles`:
+    a timestamp column, open, high, low, close, optional volume and amount). ``tail`` keeps
+    only the last N rows; field names in errors index the rows kept."""
+    try:
+        table = read_candles(source, tail=tail)
+    except CsvError as exc:
+        raise InvalidInputError(exc.message, field=exc.field) from None
+    if series_id is None and isinstance(source, str | Path):
+        series_id = Path(source).stem
+    stamps, tz = calendar.parse_series_timestamps(table.timestamps, timezone, "timestamps")
+    future = None
+    if prediction_timestamps is not None:
+        future = calendar.parse_timestamps(prediction_timestamps, tz or "UTC", "prediction_timestamps")
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in table.columns.items()}
     return SeriesInput(
         series_id=series_id or DEFAULT_SERIES_ID,
-        timestamps=calendar.parse_timestamps(stamps, tz, "timestamps"),
+        timestamps=stamps,
+        prediction_timestamps=future,
         pred_len=pred_len,
-        timezone=timezone,
+        timezone=tz,
         sampling=sampling or SamplingParams(),
         **arrays,
     )
