@@ -103,7 +103,7 @@ bench-rest: $(STAMP)
 	$(BIN)/python benchmarks/bench_rest.py
 
 train-default: $(STAMP)
-	$(BIN)/kronos-serve train
+	$(BIN)/kronos-serve train --out server/kronos_server/default_model --force
 
 # load sweep against a running `make run` (start it with KRONOS_RATE_LIMIT=1000000/minute: the
 # default 100/minute refuses most calls); e.g. make loadtest LOADTEST_ARGS='--duration 10 --shapes single'

@@ -115,7 +115,7 @@ def _train_parser(sub: Any) -> None:
     # import it (or torch) for other commands, and works while it is absent
     p = sub.add_parser(
         "train",
-        help="fine-tune / train a checkpoint (see 'kronos-serve train --help')",
+        help="train a model into a new directory (see 'kronos-serve train --help')",
         add_help=False,
     )
     p.set_defaults(handler=_cmd_train, passthrough=True)
@@ -330,7 +330,8 @@ def _cmd_train(args: argparse.Namespace, settings: Settings, extra: Sequence[str
         if exc.name is not None and exc.name.startswith("kronos_server.training"):
             return _fail("training is not available in this build", EXIT_FAILURE)
         raise
-    parser = argparse.ArgumentParser(prog="kronos-serve train")
+    description = getattr(training, "DESCRIPTION", None)
+    parser = argparse.ArgumentParser(prog="kronos-serve train", description=description)
     training.add_arguments(parser)
     return int(training.run(parser.parse_args(list(extra))))
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from kronos_server.cli import main as cli_main
 from kronos_server.model.checkpoint import load_predictor, load_tokenizer
 from kronos_server.model.config import PredictorConfig, TokenizerConfig
 from kronos_server.model.predictor import KronosPredictor
@@ -177,7 +180,78 @@ def test_cli_arguments() -> None:
     parser = argparse.ArgumentParser()
     train_run.add_arguments(parser)
     args = parser.parse_args(["--tokenizer-steps", "3", "--no-eval"])
-    assert args.tokenizer_steps == 3 and args.no_eval and args.out == train_run.DEFAULT_MODEL_DIR
+    assert args.tokenizer_steps == 3 and args.no_eval and args.out is None and not args.force
+
+
+def test_default_out_dir_is_new_and_timestamped() -> None:
+    out = train_run.default_out_dir(datetime(2026, 1, 2, 3, 4, 5))
+    assert out == Path("runs/train-20260102-030405")
+
+
+# the cheapest real run of the command: the default model's sizes, one step per phase
+QUICK = [
+    "--tokenizer-steps",
+    "1",
+    "--predictor-steps",
+    "1",
+    "--no-eval",
+    "--threads",
+    "1",
+    "--log-every",
+    "1",
+]
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_train_without_out_leaves_the_default_model_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _hashes(train_run.DEFAULT_MODEL_DIR)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["train", *QUICK]) == 0, capsys.readouterr().err
+    assert _hashes(train_run.DEFAULT_MODEL_DIR) == before
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("train-")
+    assert load_predictor(run_dir / "predictor").module.config == DEFAULT_PREDICTOR
+    assert (run_dir / "MODEL_CARD.md").is_file()
+
+
+def test_train_refuses_the_default_model_and_a_non_empty_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _hashes(train_run.DEFAULT_MODEL_DIR)
+    assert cli_main(["train", *QUICK, "--out", str(train_run.DEFAULT_MODEL_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {train_run.DEFAULT_MODEL_DIR}" in err and "--force" in err
+    assert _hashes(train_run.DEFAULT_MODEL_DIR) == before
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli_main(["train", *QUICK, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path} is not empty" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_train_force_writes_into_a_non_empty_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli_main(["train", *QUICK, "--out", str(tmp_path), "--force"]) == 0, capsys.readouterr().err
+    assert load_tokenizer(tmp_path / "tokenizer").module.config == DEFAULT_TOKENIZER
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_train_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli_main(["train", "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Train a tokenizer and predictor" in out and "--force" in out
+    assert "runs/train-YYYYmmdd-HHMMSS" in out
 
 
 def test_default_model_loads_strictly() -> None:

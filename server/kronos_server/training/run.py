@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -157,25 +159,105 @@ def train_default(
     return report
 
 
+DESCRIPTION = (
+    "Train a tokenizer and predictor from scratch on a candle CSV (by default the embedded "
+    "model's data) and write both checkpoints and a model card to --out. --out defaults to a "
+    "new directory runs/train-YYYYmmdd-HHMMSS; an existing non-empty directory, and always the "
+    "package's own default_model/, is refused without --force."
+)
+RUNS_DIR = Path("runs")
+EXIT_USAGE = 2
+
+
+class OutDirError(ValueError):
+    """--out names a directory training must not write into; the message names the path."""
+
+
+def default_out_dir(now: datetime | None = None) -> Path:
+    """A fresh directory per run, so a second run never meets the first one's files."""
+    return RUNS_DIR / f"train-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+
+
+def check_out_dir(out: Path, *, force: bool) -> None:
+    """Refuse the shipped model and non-empty directories unless ``force``; OutDirError names --out."""
+    if force:
+        return
+    if out.resolve() == DEFAULT_MODEL_DIR.resolve():
+        raise OutDirError(
+            f"--out {out} is the package's embedded default model; pass --force to overwrite it "
+            "(make train-default does)"
+        )
+    if out.exists() and not out.is_dir():
+        raise OutDirError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise OutDirError(f"--out {out} is not empty; choose a new directory or pass --force to overwrite")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``kronos-serve train``."""
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="output model directory")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="training CSV")
-    parser.add_argument("--tokenizer-steps", type=int, default=DEFAULT_TOKENIZER_STEPS)
-    parser.add_argument("--predictor-steps", type=int, default=DEFAULT_PREDICTOR_STEPS)
     parser.add_argument(
-        "--time-budget", type=float, default=DEFAULT_TIME_BUDGET_S, help="seconds for both phases together"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output model directory (default: a new runs/train-YYYYmmdd-HHMMSS)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out, or over the embedded default model",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        metavar="CSV",
+        help="training CSV (default: the embedded data)",
+    )
+    parser.add_argument(
+        "--tokenizer-steps",
+        type=int,
+        default=DEFAULT_TOKENIZER_STEPS,
+        metavar="N",
+        help="tokenizer optimiser steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--predictor-steps",
+        type=int,
+        default=DEFAULT_PREDICTOR_STEPS,
+        metavar="N",
+        help="predictor optimiser steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=DEFAULT_TIME_BUDGET_S,
+        metavar="SECONDS",
+        help="seconds for both phases together (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=2, metavar="N", help="torch threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=50,
+        metavar="N",
+        help="log the losses every N steps (default: %(default)s)",
+    )
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``kronos-serve train``; returns the process exit code."""
+    """Run ``kronos-serve train``; returns the process exit code (2: --out refused)."""
+    out = Path(args.out) if args.out is not None else default_out_dir()
+    try:
+        check_out_dir(out, force=bool(args.force))
+    except OutDirError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
     train_default(
-        Path(args.out),
+        out,
         tokenizer_steps=int(args.tokenizer_steps),
         predictor_steps=int(args.predictor_steps),
         seed=int(args.seed),
@@ -190,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m kronos_server.training.run``: the same as ``kronos-serve train``."""
-    parser = argparse.ArgumentParser(prog="kronos-serve train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="kronos-serve train", description=DESCRIPTION)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
