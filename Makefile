@@ -6,8 +6,11 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# the stamp makes set-up idempotent: it reruns only when pyproject.toml changes
-STAMP := $(VENV)/.installed
+# the stamps make set-up idempotent: each reruns only when pyproject.toml changes. Serving
+# needs only the runtime set; test, lint and typecheck add the dev extras (a superset, so
+# installing them also satisfies the runtime stamp: `make run` after `make test` installs nothing)
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 # the image tag: the package version from pyproject.toml
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
@@ -15,43 +18,55 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 .PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas bench-load loadtest train-default clean protos image
 
 help:
-	@echo "make run            start the server: gRPC on port 50051, REST on port 8000, embedded default model"
-	@echo "make forecast-sample  one CLI forecast of the shipped sample data"
-	@echo "make test           lint + typecheck + the full test suite (slow tests in their own step)"
-	@echo "make lint           ruff check + ruff format --check + lint-docker"
-	@echo "make lint-docker    hadolint the Dockerfile"
-	@echo "make image          docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
-	@echo "make typecheck      mypy (strict)"
-	@echo "make bench          engine benchmark; bench-rest: REST minus gRPC latency; bench-replicas: 3 replicas vs 1"
-	@echo "make bench-load     end-to-end load sweep: batched engine vs the original algorithm (about 25 min)"
-	@echo "make loadtest       load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"
-	@echo "make train-default  retrain the embedded default model"
-	@echo "make protos         regenerate the gRPC stubs after editing protos/"
-	@echo "make clean          remove caches and build outputs (keeps .venv)"
+	@echo "make run               start the server: gRPC on port 50051, REST on port 8000, embedded default model"
+	@echo "                       (installs the runtime set only; test, lint and typecheck add the dev extras)"
+	@echo "make forecast-sample   one CLI forecast of the shipped sample data"
+	@echo "make test              lint + typecheck + monitoring-check + pytest"
+	@echo "make pytest            the test suite (slow tests in their own step)"
+	@echo "make lint              ruff check + ruff format --check + lint-docker"
+	@echo "make lint-docker       hadolint the Dockerfile"
+	@echo "make typecheck         mypy (strict)"
+	@echo "make monitoring-check  promtool: Prometheus config, alert rules and their unit tests"
+	@echo "make image             docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
+	@echo "make bench             engine throughput and latency benchmark"
+	@echo "make bench-rest        REST minus gRPC latency of the same forecast"
+	@echo "make bench-replicas    3 replicas against 1"
+	@echo "make bench-load        end-to-end load sweep: batched engine vs the original algorithm (about 25 min)"
+	@echo "make loadtest          load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"
+	@echo "make train-default     retrain the embedded default model (overwrites server/kronos_server/default_model)"
+	@echo "make protos            regenerate the gRPC stubs after editing protos/"
+	@echo "make clean             remove caches and build outputs (keeps .venv)"
+	@echo "make help              this list"
 
 # torch first, pinned: pip then takes the local CPU wheel instead of resolving a CUDA build
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(DEV): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[dev]'
-	touch $@
+	touch $(RUNTIME) $@
 
 # generated stubs are committed; this file target regenerates them only when the proto changes
 PROTO := protos/kronos/v1/predictor.proto
 GEN := server/kronos/v1/predictor_pb2.py
-$(GEN): $(PROTO) | $(STAMP)
+$(GEN): $(PROTO) | $(DEV)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=server --pyi_out=server \
 		--grpc_python_out=server $(PROTO)
 
 protos: $(GEN)
 
 # gRPC on :50051 and REST on :8000 with the embedded default model (KRONOS_* settings apply)
-run: $(STAMP)
+run: $(RUNTIME)
 	@echo "gRPC on port $${KRONOS_GRPC_PORT:-50051}, REST on http://localhost:$${KRONOS_HTTP_PORT:-8000}/v1 (docs: /v1/docs)"
 	$(BIN)/kronos-serve serve
 
 # a one-off CLI forecast of the shipped CSV, no server needed
-forecast-sample: $(STAMP)
+forecast-sample: $(RUNTIME)
 	$(BIN)/kronos-serve forecast --csv $(SAMPLE_CSV) --tail 400 --pred-len 24 \
 		--sample-count 8 --quantiles 0.1,0.5,0.9
 
@@ -66,11 +81,11 @@ monitoring-check:
 	promtool check rules monitoring/prometheus/kronos-alerts.yml; \
 	promtool test rules monitoring/prometheus/tests/*.yml
 
-lint: $(STAMP) lint-docker
+lint: $(DEV) lint-docker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-lint-docker: $(STAMP)
+lint-docker: $(DEV)
 	$(BIN)/hadolint Dockerfile
 
 # the container image, tagged with the package version; refuses clearly without a Docker engine
@@ -81,28 +96,28 @@ image:
 	fi
 	docker build --build-arg VERSION=$(VERSION) -t kronos-serve:$(VERSION) .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
 # the slow suite runs in its own step; exit status 5 means "no slow tests collected"
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/python -m pytest -m "not slow"
 	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/bench_engine.py
 
-bench-replicas: $(STAMP)
+bench-replicas: $(DEV)
 	$(BIN)/python benchmarks/bench_replicas.py --json benchmarks/results/replicas-cpu.json
 
 # end-to-end load sweep, our engine vs the original algorithm (about 25 min; docs/PERFORMANCE.md)
-bench-load: $(STAMP)
+bench-load: $(DEV)
 	$(BIN)/python benchmarks/bench_load.py --out benchmarks/results
 
-bench-rest: $(STAMP)
+bench-rest: $(DEV)
 	$(BIN)/python benchmarks/bench_rest.py
 
-train-default: $(STAMP)
+train-default: $(RUNTIME)
 	$(BIN)/kronos-serve train --out server/kronos_server/default_model --force
 
 # load sweep against a running `make run` (start it with KRONOS_RATE_LIMIT=1000000/minute: the
@@ -113,7 +128,7 @@ LOADTEST_CONTAINER ?= dev
 KEY_FILE ?= .kronos/dev-key.txt
 LOADTEST_OUT ?= bench-out/loadtest
 LOADTEST_ARGS ?=
-loadtest: $(STAMP)
+loadtest: $(DEV)
 	$(BIN)/kronos-client loadtest --target $(LOADTEST_TARGET) --rest-url $(LOADTEST_REST_URL) \
 		--container $(LOADTEST_CONTAINER) --key-file $(KEY_FILE) \
 		--json $(LOADTEST_OUT).json --plot $(LOADTEST_OUT).png $(LOADTEST_ARGS)
