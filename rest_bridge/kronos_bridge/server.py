@@ -1,7 +1,8 @@
 """uvicorn inside an event loop we own, and the standalone ``kronos-serve bridge`` command.
 
 uvicorn's own signal handling is turned off: the process's SIGTERM handler drains the
-bridge and the gRPC server in order (readyz 503 first).
+bridge and the gRPC server in order (readyz 503 first, then KRONOS_DRAIN_DELAY of serving on,
+then the listeners close).
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+async def serve_while_draining(stop: asyncio.Event, delay: float) -> None:
+    """KRONOS_DRAIN_DELAY: after the signal that set ``stop``, keep serving for ``delay`` seconds
+    while readiness already says not ready, so pollers see it before the listeners close.
+
+    A second SIGTERM/SIGINT ends the wait early."""
+    if delay <= 0:
+        return
+    logger.info("signal received: readiness reports not ready; still serving for {}s", delay)
+    stop.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
 
 
 class HttpServer:
@@ -102,6 +116,8 @@ async def run_bridge(settings: Settings, grpc_target: str) -> int:
         stopper.cancel()
         logger.error("the HTTP server stopped unexpectedly")
         return 1
+    start_draining(app)
+    await serve_while_draining(stop, settings.drain_delay)
     logger.info("signal received: draining for up to {}s", settings.shutdown_grace)
     await http.stop()
     return 0

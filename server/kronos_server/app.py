@@ -133,18 +133,28 @@ async def serve(settings: Settings) -> int:
             loader.cancel()
             await _stop_all(server, None, 0)
             return 1
-    logger.info("signal received: draining for up to {}s", settings.shutdown_grace)
     if not loader.done():
         loader.cancel()
+    await _report_draining(server, http)
+    from kronos_bridge.server import serve_while_draining
+
+    await serve_while_draining(stop, settings.drain_delay)
+    logger.info("signal received: draining for up to {}s", settings.shutdown_grace)
     await _stop_all(server, http, settings.shutdown_grace)
     return 0
+
+
+async def _report_draining(server: GrpcServer, http: HttpServer | None) -> None:
+    """readyz 503 and gRPC readiness NOT_SERVING; both ports still serve calls."""
+    if http is not None:
+        from kronos_bridge.app import start_draining
+
+        start_draining(http.app)
+    await server.start_draining()
 
 
 async def _stop_all(server: GrpcServer, http: HttpServer | None, grace: float) -> None:
     """Both drain together: readyz and gRPC readiness report not ready first, then in-flight
     calls get ``grace`` to finish (a REST call whose gRPC call is running finishes too)."""
-    if http is not None:
-        from kronos_bridge.app import start_draining
-
-        start_draining(http.app)
+    await _report_draining(server, http)
     await asyncio.gather(server.stop(grace), http.stop() if http is not None else asyncio.sleep(0))

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     http_port: int = Field(8000, ge=0, le=65535, description="REST bridge HTTP port (0 = pick a free one)")
     shutdown_grace: float = Field(30.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM")
+    drain_delay: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds between SIGTERM and the drain: readiness already reports NOT_SERVING "
+        "(/v1/readyz 503) while both ports still accept and serve calls, so load balancers polling "
+        "readiness stop routing here before the listeners close; a second signal ends it early",
+    )
     max_connection_age: float = Field(
         0.0,
         ge=0,

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx2 as httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from tests.processes import ServerProcess, make_keys, parity_env
+from tests.rest_bridge.helpers import body
 from tests.rpc.helpers import request
 
 SERVICE = "kronos.v1.KronosPredictor"
@@ -80,6 +82,61 @@ def test_health_transitions_and_sigterm_loses_nothing(process: Process) -> None:
     assert health_pb2.HealthCheckResponse.SERVING in seen
     logs = [json.loads(line) for line in process.lines if line.startswith("{")]
     assert any("draining" in entry["message"] for entry in logs)
+
+
+def _readyz(base: str) -> int | None:
+    """readyz's HTTP status, or None when the port refuses the connection."""
+    try:
+        return httpx.get(f"{base}/v1/readyz", timeout=2).status_code
+    except httpx.TransportError:
+        return None
+
+
+def test_drain_delay_reports_not_ready_while_still_serving(tmp_path: Path) -> None:
+    process = Process(tmp_path, KRONOS_DRAIN_DELAY="2")
+    try:
+        process.wait_ready()
+        base = f"http://127.0.0.1:{process.port('HTTP')}"
+        assert _readyz(base) == 200
+        channel = grpc.insecure_channel(process.target)
+        health = health_pb2_grpc.HealthStub(channel)
+        stub = pb_grpc.KronosPredictorStub(channel)
+        process.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        deadline = signalled + 1.5
+        while _readyz(base) != 503:
+            assert time.monotonic() < deadline, "readyz never answered 503 after SIGTERM"
+            time.sleep(0.02)
+        reply = httpx.get(f"{base}/v1/readyz", timeout=2)
+        assert reply.status_code == 503 and reply.json()["details"]["draining"] is True, reply.text
+        check = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert process.proc.poll() is None
+        # still serving during the delay: a new call is answered, over gRPC and REST
+        assert len(stub.PredictSingle(request(30, 2), metadata=process.metadata).forecast.close) == 2
+        auth = {"X-Container-Name": "tester", "Authorization": f"Bearer {process.key}"}
+        rest = httpx.post(f"{base}/v1/predict/single", json=body(30, 2), headers=auth, timeout=30)
+        assert rest.status_code == 200, rest.text
+        assert process.proc.wait(60) == 0
+        assert time.monotonic() - signalled >= 2
+        assert _readyz(base) is None  # closed after the delay and the drain
+    finally:
+        process.stop()
+
+
+def test_without_drain_delay_an_idle_server_closes_at_once(tmp_path: Path) -> None:
+    process = Process(tmp_path)
+    try:
+        process.wait_ready()
+        base = f"http://127.0.0.1:{process.port('HTTP')}"
+        assert _readyz(base) == 200
+        process.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert process.proc.wait(30) == 0
+        assert time.monotonic() - signalled < 1.5
+        assert not any("still serving" in line for line in process.lines)
+    finally:
+        process.stop()
 
 
 def test_missing_model_directory_fails_start_up_clearly(tmp_path: Path) -> None:

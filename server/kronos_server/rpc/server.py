@@ -149,12 +149,17 @@ class GrpcServer:
         )
         return dataplane
 
+    async def start_draining(self) -> None:
+        """Readiness NOT_SERVING from now on (a load that finishes later keeps it so); calls are
+        still served until :meth:`stop`."""
+        self._draining = True
+        await self.health.ready(False)
+
     async def stop(self, grace: float | None = None) -> None:
         """Drain: readiness NOT_SERVING, refuse new calls, let in-flight ones finish."""
         grace = self.settings.shutdown_grace if grace is None else grace
-        self._draining = True
         started = time.monotonic()
-        await self.health.ready(False)
+        await self.start_draining()
         await self._server.stop(grace)
         if self.servicer.dataplane is not None:
             await self.servicer.dataplane.close(max(0.0, grace - (time.monotonic() - started)))
