@@ -17,7 +17,10 @@ from kronos_server.model.config import PredictorConfig, TokenizerConfig
 # the keys that must agree, in the order they are reported
 SHARED_KEYS = ("s1_bits", "s2_bits")
 
-_OWN_TOKENIZERS = "Kronos-mini: NeoQuasar/Kronos-Tokenizer-2k; Kronos-small and Kronos-base: NeoQuasar/Kronos-Tokenizer-base"
+_OWN_TOKENIZERS = (
+    "Kronos-mini: NeoQuasar/Kronos-Tokenizer-2k; "
+    "Kronos-small and Kronos-base: NeoQuasar/Kronos-Tokenizer-base"
+)
 
 
 class CheckpointPairError(CheckpointError, InvalidInputError):
