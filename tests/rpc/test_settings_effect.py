@@ -49,6 +49,11 @@ def test_grpc_port_model_paths_and_max_context(tmp_path: Path) -> None:
         info = stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=running.auth_metadata)
         assert info.model_version == content_version(DEFAULT_MODEL_DIR / "predictor")
         assert info.tokenizer_version == content_version(DEFAULT_MODEL_DIR / "tokenizer")
+        # the embedded model says what it is, not the name of its directory
+        assert (info.model_name, info.tokenizer_name) == (
+            "kronos-serve-embedded-demo",
+            "kronos-serve-embedded-demo-tokenizer",
+        )
         assert info.max_context == 300 and info.limits.max_pred_len == 300
         assert info.limits.max_history == 500 and info.limits.max_sample_count == 5
         assert info.defaults.top_p == pytest.approx(0.8) and info.defaults.sample_count == 2
