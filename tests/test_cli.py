@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 import types
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kronos_server.cli import main
+from kronos_server.settings import Settings
+from kronos_server.settings_flags import default_text, flag_name, metavar
 from tests.conftest import PARITY, load_case
 
 MODEL_FLAGS = [
@@ -194,13 +197,52 @@ def test_invalid_setting_exits_2_naming_the_variable(
     assert "KRONOS_DEVICE" in err
 
 
-def test_unreadable_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_checkpoint_path_exits_2_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     request = write_request(tmp_path)
+    absent = tmp_path / "absent"
+    code, out, err = run_cli(capsys, "forecast", "--request", str(request), "--model", str(absent))
+    assert (code, out) == (2, "")
+    assert err == f"error: --model-path: {absent} does not exist\n"
+
+
+def test_a_directory_without_a_checkpoint_exits_2_naming_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = write_request(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("KRONOS_TOKENIZER_PATH", str(empty))
     code, _, err = run_cli(
-        capsys, "forecast", "--request", str(request), "--model", str(tmp_path), "--tokenizer", str(tmp_path)
+        capsys, "forecast", "--request", str(request), "--model-path", str(PARITY / "predictor")
+    )
+    assert code == 2
+    assert err.startswith(f"error: KRONOS_TOKENIZER_PATH: {empty} is not a checkpoint directory")
+    assert "config.json" in err and "model.safetensors" in err
+
+
+def test_serve_with_a_missing_model_path_exits_2_before_binding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(
+        capsys, "serve", "--grpc-port", "0", "--http-port", "0", "--model", str(tmp_path / "x")
+    )
+    assert code == 2
+    assert err == f"error: --model-path: {tmp_path / 'x'} does not exist\n"
+
+
+def test_a_corrupt_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request = write_request(tmp_path)
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text("{not json")
+    (corrupt / "model.safetensors").write_bytes(b"garbage")
+    code, _, err = run_cli(
+        capsys, "forecast", "--request", str(request), "--model", str(corrupt), "--tokenizer", str(corrupt)
     )
     assert code == 1
-    assert err.startswith("error: ")
+    assert err.startswith("error: ") and "config.json" in err
 
 
 def test_csv_needs_pred_len(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,3 +307,43 @@ def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "forecast" in out and "train" in out
+
+
+def squeeze(text: str) -> str:
+    """Help text without its line wrapping (argparse may wrap inside a hyphenated word)."""
+    return "".join(text.split())
+
+
+def test_serve_help_shows_every_setting_with_its_description_default_and_metavar(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "VALUE" not in out
+    flat = squeeze(out)
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"{name} has no description"
+        expected = f"{field.description} (KRONOS_{name.upper()}; default: {default_text(field)})"
+        assert squeeze(expected) in flat, name
+        assert f"{flag_name(name)} {metavar(name, field)}" in out, name
+    for shown in ("--grpc-port PORT", "--shutdown-grace SECONDS", "--max-context N", "--model-path DIR",
+                  "--log-format {json,text}", "--api-keys-file FILE", "--host HOST"):  # fmt: skip
+        assert shown in out
+    assert squeeze("(KRONOS_MAX_CONTEXT; default: 512)") in flat
+
+
+def test_forecast_and_serve_spell_the_checkpoint_flags_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("forecast", "serve"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--model-path DIR, --model DIR" in out and "--tokenizer-path DIR, --tokenizer DIR" in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"kronos-serve {metadata.version('kronos-serve')}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_settings_are_immutable() -> None:
     settings = load_settings()
     with pytest.raises(ValueError):
         settings.max_context = 1
+
+
+def test_every_setting_has_the_readme_meaning_as_its_description() -> None:
+    """One table: the help text (the field's description) says what the README's table says."""
+    from tests.test_readme import documented
+
+    def plain(markdown: str) -> str:
+        return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "").strip()
+
+    table = documented()
+    for name, field in Settings.model_fields.items():
+        meaning = plain(table[f"KRONOS_{name.upper()}"][1])
+        assert field.description == meaning, f"KRONOS_{name.upper()}: README and Settings disagree"

@@ -13,11 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.settings import Settings, SettingsError, load_settings
+from kronos_server.settings_flags import add_settings_flags, flag_name
 
 if TYPE_CHECKING:
     from kronos_server.forecast.types import SeriesInput
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return metadata.version("kronos-serve")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class UsageError(Exception):
@@ -51,18 +61,8 @@ def _quantiles(text: str) -> tuple[float, ...]:
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags that override KRONOS_* settings (None = keep the environment's value)."""
-    group = parser.add_argument_group("settings (override KRONOS_* environment variables)")
-    group.add_argument(
-        "--model", dest="model_path", type=Path, metavar="DIR", help="predictor checkpoint directory"
-    )
-    group.add_argument(
-        "--tokenizer", dest="tokenizer_path", type=Path, metavar="DIR", help="tokenizer checkpoint directory"
-    )
-    group.add_argument("--max-context", dest="max_context", type=int, metavar="N", help="predictor window")
-    group.add_argument("--device", dest="device", help="torch device: cpu, cuda, cuda:N")
-    group.add_argument("--log-level", dest="log_level", help="TRACE, DEBUG, INFO, WARNING or ERROR")
-    group.add_argument("--log-format", dest="log_format", help="json or text")
+    """The settings a one-off forecast uses, as flags generated from the Settings table."""
+    add_settings_flags(parser, SETTINGS_FLAGS)
 
 
 SETTINGS_FLAGS = ("model_path", "tokenizer_path", "max_context", "device", "log_level", "log_format")
@@ -92,12 +92,49 @@ def _forecast_parser(sub: Any) -> None:
     csv_opts.add_argument("--top-k", type=int)
     csv_opts.add_argument("--top-p", type=float)
     csv_opts.add_argument("--quantiles", type=_quantiles, metavar="Q,Q,...", help="e.g. 0.1,0.5,0.9")
+    _future_flags(csv_opts)
     _settings_flags(p)
     # stdout carries the forecast itself, so logs go to stderr
     p.set_defaults(handler=_cmd_forecast, log_to_stderr=True)
 
 
+def _freq(text: str) -> str:
+    from kronos_client.continuation import ContinuationError, parse_freq
+
+    try:
+        parse_freq(text)
+    except ContinuationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
+
+
+def _future_flags(group: Any) -> None:
+    """Where the forecast's timestamps come from (default: the history's own interval)."""
+    group.add_argument(
+        "--freq",
+        type=_freq,
+        metavar="FREQ",
+        help="continue at this frequency instead of the history's interval: 5min, 1h, 1D, "
+        "B (business days, skipping weekends)",
+    )
+    group.add_argument(
+        "--calendar",
+        metavar="MIC",
+        help="continue through this exchange's trading sessions (XSHG, XNYS, ...), skipping breaks "
+        "and holidays; needs the 'calendars' extra (exchange_calendars)",
+    )
+    group.add_argument(
+        "--prediction-timestamps",
+        metavar="FILE",
+        help="the forecast's timestamps, used verbatim: one ISO 8601 value per line, or a CSV "
+        "with a timestamp column",
+    )
+
+
 CSV_ONLY = (
+    "freq",
+    "calendar",
+    "prediction_timestamps",
     "pred_len",
     "tail",
     "timezone",
@@ -168,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kronos-serve", description="Kronos Serve: forecasts from the Kronos candlestick model."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _forecast_parser(sub)
     _train_parser(sub)
@@ -191,18 +229,6 @@ BRIDGE_SETTINGS = (
 )
 
 
-def _all_settings_flags(
-    p: argparse.ArgumentParser, names: Sequence[str] = tuple(Settings.model_fields)
-) -> None:
-    group = p.add_argument_group("settings (override KRONOS_* environment variables)")
-    for name in names:
-        field = Settings.model_fields[name]
-        flag = "--" + name.replace("_", "-")
-        group.add_argument(
-            flag, dest=name, metavar="VALUE", help=f"KRONOS_{name.upper()}: {field.description or ''}"
-        )
-
-
 def _serve_parser(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -210,7 +236,7 @@ def _serve_parser(sub: Any) -> None:
         description="gRPC on KRONOS_GRPC_PORT and the /v1 REST API on KRONOS_HTTP_PORT, one process. "
         "Every KRONOS_* setting has a matching flag; flags override the environment.",
     )
-    _all_settings_flags(p)
+    add_settings_flags(p)
     p.set_defaults(handler=_cmd_serve)
 
 
@@ -221,13 +247,38 @@ def _bridge_parser(sub: Any) -> None:
         description="The REST bridge on KRONOS_HTTP_PORT, calling the gRPC service at --grpc-target.",
     )
     p.add_argument("--grpc-target", required=True, metavar="HOST:PORT", help="the gRPC server to call")
-    _all_settings_flags(p, BRIDGE_SETTINGS)
+    add_settings_flags(p, BRIDGE_SETTINGS)
     p.set_defaults(handler=_cmd_bridge)
+
+
+def _check_checkpoint_dirs(args: argparse.Namespace, settings: Settings) -> None:
+    """A checkpoint path that is absent or holds no checkpoint is the caller's mistake (exit 2),
+    named as it was given; a checkpoint whose files are there but corrupt fails later (exit 1)."""
+    from kronos_server.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+    from kronos_server.model.location import resolve_checkpoint_dir
+
+    for name in ("model_path", "tokenizer_path"):
+        path: Path | None = getattr(settings, name)
+        if path is None:
+            continue
+        given = flag_name(name) if getattr(args, name, None) is not None else f"KRONOS_{name.upper()}"
+        try:
+            directory = resolve_checkpoint_dir(path)
+        except KronosError as exc:
+            raise UsageError(f"{given}: {exc.message}") from None
+        if not directory.exists():
+            raise UsageError(f"{given}: {path} does not exist")
+        if not directory.is_dir():
+            raise UsageError(f"{given}: {path} is not a directory")
+        absent = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (directory / f).exists()]
+        if absent:
+            raise UsageError(f"{given}: {path} is not a checkpoint directory ({', '.join(absent)} missing)")
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from kronos_server.app import serve
 
+    _check_checkpoint_dirs(args, settings)
     return asyncio.run(serve(settings))
 
 
@@ -266,6 +317,7 @@ def _read_request(path: str) -> SeriesInput:
 
 
 def _series(args: argparse.Namespace) -> SeriesInput:
+    from kronos_server.forecast.continuation import continue_series, prediction_timestamps_file
     from kronos_server.forecast.legacy_json import series_from_csv
     from kronos_server.forecast.types import SamplingParams
 
@@ -275,8 +327,13 @@ def _series(args: argparse.Namespace) -> SeriesInput:
             flag = "--" + (given[0] if given else "quantiles").replace("_", "-")
             raise UsageError(f"{flag} goes with --csv; a --request file sets it in its overrides")
         return _read_request(args.request)
-    if args.pred_len is None:
-        raise UsageError("--csv needs --pred-len")
+    future = None
+    if args.prediction_timestamps is not None:
+        if args.freq is not None or args.calendar is not None:
+            raise UsageError("--prediction-timestamps gives the timestamps; drop --freq / --calendar")
+        future = prediction_timestamps_file(args.prediction_timestamps)
+    elif args.pred_len is None:
+        raise UsageError("--csv needs --pred-len (or --prediction-timestamps)")
     sampling = SamplingParams(
         temperature=args.temperature,
         top_k=args.top_k,
@@ -285,14 +342,18 @@ def _series(args: argparse.Namespace) -> SeriesInput:
         seed=args.seed,
         quantiles=args.quantiles or (),
     )
-    return series_from_csv(
+    series = series_from_csv(
         args.csv,
         series_id=args.series_id,
         pred_len=args.pred_len,
         timezone=args.timezone,
         sampling=sampling,
         tail=args.tail,
+        prediction_timestamps=future,
     )
+    if args.freq is None and args.calendar is None:
+        return series
+    return continue_series(series, freq=args.freq, exchange=args.calendar)
 
 
 async def forecast_once(settings: Settings, series: SeriesInput) -> dict[str, Any]:
@@ -313,6 +374,7 @@ async def forecast_once(settings: Settings, series: SeriesInput) -> dict[str, An
 def _cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     from kronos_server.forecast.legacy_json import relabel
 
+    _check_checkpoint_dirs(args, settings)
     series = _series(args)
     try:
         response = asyncio.run(forecast_once(settings, series))

@@ -26,68 +26,178 @@ class Settings(BaseSettings):
 
     # network
     host: str = Field("0.0.0.0", description="Address the servers bind")
-    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
-    http_port: int = Field(8000, ge=0, le=65535, description="REST bridge HTTP port (0 = pick a free one)")
-    shutdown_grace: float = Field(30.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM")
+    grpc_port: int = Field(
+        50051,
+        ge=0,
+        le=65535,
+        description='gRPC port (0 = any free port; the log line "gRPC listening on" names it)',
+    )
+    http_port: int = Field(
+        8000,
+        ge=0,
+        le=65535,
+        description='REST API port (0 = any free port; the log line "HTTP listening on" names it)',
+    )
+    shutdown_grace: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "Seconds in-flight calls (gRPC and REST) get to finish after SIGTERM/SIGINT before they are"
+            " cancelled"
+        ),
+    )
     drain_delay: float = Field(
         0.0,
         ge=0,
-        description="Seconds between SIGTERM and the drain: readiness already reports NOT_SERVING "
-        "(/v1/readyz 503) while both ports still accept and serve calls, so load balancers polling "
-        "readiness stop routing here before the listeners close; a second signal ends it early",
+        description=(
+            "Seconds after SIGTERM/SIGINT during which readiness is already NOT_SERVING (/v1/readyz "
+            "503) but both ports still accept and serve calls, so a load balancer polling readiness "
+            "stops routing here before the listeners close; the KRONOS_SHUTDOWN_GRACE drain starts "
+            "after it (a second signal starts it at once)"
+        ),
     )
     max_connection_age: float = Field(
         0.0,
         ge=0,
-        description="Seconds before a client connection is asked to reconnect (GOAWAY), so clients "
-        "re-resolve and spread over new replicas; in-flight calls get KRONOS_INFERENCE_TIMEOUT to "
-        "finish (0 = never)",
+        description=(
+            "Seconds before the server asks a client connection to reconnect (GOAWAY; running calls get"
+            " KRONOS_INFERENCE_TIMEOUT to finish), so round-robin clients re-resolve DNS and reach "
+            "replicas added by a scale-out; 0 = never (docs/DEPLOYMENT.md)"
+        ),
     )
-    max_request_size_mb: float = Field(16.0, gt=0, le=1024, description="Largest request message, MiB")
-    max_batch_items: int = Field(256, ge=1, description="Most series in one PredictBatch call")
-    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS")
+    max_request_size_mb: float = Field(
+        16.0,
+        gt=0,
+        le=1024,
+        description=(
+            "Largest request message in MiB; larger ones get RESOURCE_EXHAUSTED (too large), larger "
+            "REST bodies 413"
+        ),
+    )
+    max_batch_items: int = Field(
+        256,
+        ge=1,
+        description=(
+            "Most series in one PredictBatch call (or REST batch); more get RESOURCE_EXHAUSTED (too "
+            "large), 413"
+        ),
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="Server certificate (PEM); with KRONOS_TLS_KEY_FILE it turns TLS on"
+    )
     tls_key_file: Path | None = Field(None, description="Server private key (PEM)")
-    tls_client_ca_file: Path | None = Field(None, description="CA for client certificates; enables mTLS")
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description=(
+            "CA that signs client certificates: turns on mTLS, the certificate's common name is the container"
+        ),
+    )
     # model
     model_path: Path | None = Field(
-        None, description="Predictor checkpoint directory (default: embedded model)"
+        None, description="Predictor checkpoint directory; none = the embedded default model"
     )
     tokenizer_path: Path | None = Field(
-        None, description="Tokenizer checkpoint directory (default: embedded)"
+        None, description="Tokenizer checkpoint directory; none = the embedded default tokenizer"
     )
-    max_context: int = Field(512, ge=1, le=8192, description="Predictor window; 512 small/base, 2048 mini")
-    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:N")
-    torch_threads: int = Field(0, ge=0, le=256, description="torch intra-op threads (0 = torch default)")
+    max_context: int = Field(
+        512,
+        ge=1,
+        le=8192,
+        description="Predictor window in rows (1–8192): 512 for Kronos-small/base, 2048 for mini",
+    )
+    device: str = Field(
+        "cpu", description="Torch device: cpu, cuda or cuda:N", json_schema_extra={"metavar": "DEVICE"}
+    )
+    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads (0 = torch's default)")
     # engine
-    max_queued_rows: int = Field(256, ge=1, description="Admission limit: queued + running rows")
-    max_batch_rows: int = Field(64, ge=1, description="Rows decoded together in one step")
+    max_queued_rows: int = Field(
+        256,
+        ge=1,
+        description=(
+            "Admission limit: queued plus running rows (series × samples); beyond it requests are refused"
+        ),
+    )
+    max_batch_rows: int = Field(64, ge=1, description="Rows decoded together in one engine step")
     inference_timeout: float = Field(60.0, gt=0, description="Seconds a forecast may take end to end")
     engine_mode: Literal["batched", "recompute"] = Field(
         "batched",
-        description="batched: continuous batching with a KV cache; recompute: the reference algorithm, "
-        "one request at a time, full window recomputed every step (for comparisons, not production)",
+        description=(
+            "batched: continuous batching with a KV cache. recompute: the reference Kronos algorithm, "
+            "one request at a time with the full window recomputed at every step (same API, same seeded"
+            " results); for comparisons (docs/PERFORMANCE.md), not production"
+        ),
     )
     # input limits and sampling defaults
     min_history: int = Field(2, ge=1, description="Fewest history rows accepted")
     max_history: int = Field(8192, ge=1, description="Most history rows accepted")
-    max_sample_count: int = Field(64, ge=1, le=1024, description="Largest sample_count accepted")
-    default_temperature: float = Field(1.0, gt=0)
-    default_top_k: int = Field(0, ge=0)
-    default_top_p: float = Field(0.9, gt=0, le=1)
-    default_sample_count: int = Field(1, ge=1)
+    max_sample_count: int = Field(64, ge=1, le=1024, description="Largest sample_count accepted (1–1024)")
+    default_temperature: float = Field(
+        1.0, gt=0, description="Sampling temperature when a request gives none (> 0)"
+    )
+    default_top_k: int = Field(
+        0, ge=0, description="Top-k when a request gives none (0 = off; top-k > 0 disables top-p)"
+    )
+    default_top_p: float = Field(
+        0.9, gt=0, le=1, description="Nucleus top-p when a request gives none, in (0, 1]"
+    )
+    default_sample_count: int = Field(
+        1, ge=1, description="Samples averaged when a request gives none (capped at the maximum)"
+    )
     # logging
-    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level: TRACE, DEBUG, INFO, WARNING or ERROR"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log format: json (one JSON object per line) or text"
+    )
     # security
-    api_keys_file: Path | None = Field(None, description="JSON file of container key hashes, limits, methods")
-    trusted_containers: str = Field("", description="Comma-separated containers accepted by name alone")
-    rate_limit: str = Field("100/minute", description="Default per-container rate, e.g. 100/minute")
-    dev_keys_dir: Path = Field(Path(".kronos"), description="Where a local dev key is made if unconfigured")
+    api_keys_file: Path | None = Field(
+        None,
+        description=(
+            "JSON file of per-container API key hashes, rate limits and allowed methods (manage it with"
+            " kronos-serve keys); its containers must send authorization: Bearer <key>; none = the "
+            "local file in KRONOS_DEV_KEYS_DIR (unless trusted containers are set)"
+        ),
+    )
+    trusted_containers: str = Field(
+        "",
+        description=(
+            "Comma-separated containers accepted by their x-container-name alone (trusted network); a "
+            "container also in the keys file still needs its key"
+        ),
+        json_schema_extra={"metavar": "NAME,..."},
+    )
+    rate_limit: str = Field(
+        "100/minute",
+        description=(
+            "Default per-container rate: N/second, minute, hour or day (also s, m, h, d, N/30s); a "
+            "keys-file entry may set its own"
+        ),
+        json_schema_extra={"metavar": "N/UNIT"},
+    )
+    dev_keys_dir: Path = Field(
+        Path(".kronos"),
+        description=(
+            "With neither keys file nor trusted containers, serve reads the local keys file "
+            "api-keys.json here, made on first use with a dev key for container dev (key in "
+            "dev-key.txt); kronos-serve keys add writes to the same file"
+        ),
+    )
     # standalone REST bridge (kronos-serve bridge): its own credentials for GetModelInfo
     bridge_container: str | None = Field(
-        None, description="Container the standalone bridge reads model info as (readyz versions)"
+        None,
+        description=(
+            "kronos-serve bridge only: the container it calls GetModelInfo as, for the model versions "
+            "in /v1/readyz (none = readyz omits them)"
+        ),
+        json_schema_extra={"metavar": "NAME"},
     )
-    bridge_key_file: Path | None = Field(None, description="File holding the bridge container's API key")
+    bridge_key_file: Path | None = Field(
+        None,
+        description=(
+            "kronos-serve bridge only: file holding that container's API key (none for a trusted container)"
+        ),
+    )
 
     @field_validator("device")
     @classmethod
