@@ -6,8 +6,10 @@ Naive values are wall-clock times in the series' time zone, as on the server.
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import timezone as dt_timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,9 +23,17 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TimestampLike = datetime | date | str | int | np.datetime64 | np.integer[Any]
 
 
+# a fixed UTC offset as a zone name, as the server accepts it: "+08:00", "-05:30"
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
 def zone(name: str | None) -> tzinfo:
     if not name or name in UTC_NAMES:
         return UTC
+    fixed = _OFFSET.match(name)
+    if fixed and int(fixed.group(2)) < 24 and int(fixed.group(3)) < 60:
+        offset = timedelta(hours=int(fixed.group(2)), minutes=int(fixed.group(3)))
+        return dt_timezone(-offset if fixed.group(1) == "-" else offset)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -95,3 +105,34 @@ def format_iso(values: Iterable[int], timezone: str | None = None) -> list[str]:
     for dt in from_epoch_ms(values, timezone):
         out.append(dt.replace(tzinfo=None).isoformat() if tz is UTC else dt.isoformat())
     return out
+
+
+def _offset_name(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def series_offset(values: Iterable[str], field: str = "timestamps") -> str:
+    """The UTC offset ISO strings carry ("+08:00"), as a zone name; "" when none (or zero).
+
+    Offsets that differ within the series (a DST change) are refused naming the first that
+    differs, as on the server: only an IANA timezone says whose wall clock the series keeps.
+    """
+    first: tuple[int, timedelta] | None = None
+    for i, text in enumerate(values):
+        try:
+            offset = datetime.fromisoformat(text.strip().replace("Z", "+00:00")).utcoffset()
+        except ValueError:
+            continue  # to_epoch_ms names the bad timestamp
+        if offset is None:
+            continue
+        if first is None:
+            first = (i, offset)
+        elif offset != first[1]:
+            raise InvalidInputError(
+                f"{field}[{i}]: UTC offset {_offset_name(offset)} differs from {field}[{first[0]}]'s "
+                f"{_offset_name(first[1])}; give a timezone (an IANA name such as America/New_York)",
+                field=f"{field}[{i}]",
+            )
+    return _offset_name(first[1]) if first is not None and first[1] else ""

@@ -196,6 +196,21 @@ def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
     )
 
 
+# volume and amount: the columns that can never be negative
+COUNT_COLUMNS = slice(4, 6)
+
+
 def denormalize(z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Normalised [..., 6] -> price space, float32 (spec §4 post-processing)."""
-    return (z.astype(np.float32) * (std + NORM_EPS) + mean).astype(np.float32)
+    """Normalised [..., 6] -> price space, float32 (spec §4 post-processing).
+
+    Every forecast (mean, quantile paths, stream steps) passes here. Unlike the original,
+    volume and amount are clamped at 0, and are exactly 0 when the history's were all 0
+    (absent from the input, spec §4.2): there z * (0 + 1e-5) would give tiny noise such
+    as -2.09e-06.
+    """
+    out = (z.astype(np.float32) * (std + NORM_EPS) + mean).astype(np.float32)
+    counts = out[..., COUNT_COLUMNS]
+    np.maximum(counts, 0, out=counts)
+    absent = (mean[COUNT_COLUMNS] == 0) & (std[COUNT_COLUMNS] == 0)
+    counts[..., absent] = 0
+    return out
