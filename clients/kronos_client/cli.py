@@ -1,7 +1,11 @@
 """``kronos-client``: predict from a CSV, show model info, probe health, or load-test a server.
 
 Credentials for predict/info come from --container and --key/--key-file, else from
-KRONOS_CLIENT_CONTAINER / KRONOS_CLIENT_KEY (and the target from KRONOS_CLIENT_TARGET).
+KRONOS_CLIENT_CONTAINER / KRONOS_CLIENT_KEY; the server from --target, else
+KRONOS_CLIENT_TARGET, else localhost:50051 (every command, health included).
+Exit status: 0 success, 2 the caller's mistake (a bad flag or file, a call the server refused
+as invalid, unauthenticated or not permitted), 1 anything else; health keeps
+grpc_health_probe's codes.
 """
 
 from __future__ import annotations
@@ -11,22 +15,55 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
 
+import grpc
 from google.protobuf.json_format import MessageToDict
 
 from kronos_client import probe
 from kronos_client.client import KronosClient
-from kronos_client.config import ClientConfig
-from kronos_client.csvinput import read_candles
+from kronos_client.config import DEFAULT_TARGET, ENV_TARGET, ClientConfig, default_target
+from kronos_client.continuation import FREQ_HELP, continue_history, parse_freq
+from kronos_client.csvinput import CandleTable, read_candles, read_timestamps
 from kronos_client.errors import KronosClientError
 from kronos_client.loadtest import command as loadtest
 from kronos_client.messages import build_request
 from kronos_client.results import FIELDS, Forecast
-from kronos_client.timestamps import from_epoch_ms
+from kronos_client.timestamps import from_epoch_ms, series_offset, to_epoch_ms
 
-ENV_TARGET = "KRONOS_CLIENT_TARGET"
 ENV_CONTAINER = "KRONOS_CLIENT_CONTAINER"
 ENV_KEY = "KRONOS_CLIENT_KEY"
+
+# the exit status, as kronos-serve's: 0 ok, 2 the caller's mistake, 1 anything else
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# refusals the caller fixes by changing the call (the input, the credentials, the method);
+# RESOURCE_EXHAUSTED is one only when the server sent no retry-after (too large, not busy)
+CALLER_MISTAKES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+
+
+def exit_code(exc: KronosClientError) -> int:
+    """2 when the server refused the call as the caller's mistake, else 1 (unavailable, internal, busy)."""
+    if exc.code in CALLER_MISTAKES:
+        return EXIT_USAGE
+    if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED and exc.retry_after is None:
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("kronos-serve")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _floats(text: str) -> list[float]:
@@ -38,7 +75,13 @@ def _floats(text: str) -> list[float]:
 
 def _connection_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection")
-    g.add_argument("--target", action="append", help="host:port (repeat or comma-separate for several)")
+    g.add_argument(
+        "--target",
+        action="append",
+        metavar="HOST:PORT",
+        help=f"server address; repeat or comma-separate for several "
+        f"(default: ${ENV_TARGET}, else {DEFAULT_TARGET})",
+    )
     g.add_argument("--container", help=f"caller's container name (env {ENV_CONTAINER})")
     g.add_argument("--key", help=f"API key (env {ENV_KEY})")
     g.add_argument("--key-file", help="file holding the API key")
@@ -53,11 +96,17 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kronos-client", description=__doc__.replace("``", ""))
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{predict,info,health,loadtest}")
     pr = sub.add_parser("predict", help="forecast the series in a CSV file")
     _connection_flags(pr)
-    pr.add_argument("--csv", required=True, help="CSV with timestamps,open,high,low,close[,volume,amount]")
-    pr.add_argument("--pred-len", type=int, required=True, help="steps to forecast")
+    pr.add_argument(
+        "--csv",
+        required=True,
+        help="CSV: a timestamp column (Date, Datetime, Time, timestamp(s)), open, high, low, close"
+        "[, volume, amount]",
+    )
+    pr.add_argument("--pred-len", type=int, help="steps to forecast (or give --prediction-timestamps)")
     pr.add_argument("--tail", type=int, help="use only the last N rows of the CSV")
     pr.add_argument("--sample-count", type=int)
     pr.add_argument("--seed", type=int)
@@ -67,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--quantiles", type=_floats, default=[], help="e.g. 0.1,0.5,0.9")
     pr.add_argument("--timezone", default="", help="IANA zone of the CSV's naive timestamps (default UTC)")
     pr.add_argument("--series-id", default="")
+    pr.add_argument("--freq", type=_freq, metavar="FREQ", help=f"continue at this frequency: {FREQ_HELP}")
+    pr.add_argument(
+        "--calendar", metavar="MIC", help="continue through this exchange's sessions (XSHG, XNYS, ...)"
+    )
+    pr.add_argument(
+        "--prediction-timestamps", metavar="FILE", help="forecast timestamps: one per line, or a CSV"
+    )
     pr.add_argument("--format", choices=("json", "table"), default="json")
     pr.add_argument("--plot", help="also draw history, forecast and quantile band to this PNG")
     info = sub.add_parser("info", help="print the served model's ModelInfo as JSON")
@@ -79,9 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def client_config(args: argparse.Namespace, env: Mapping[str, str]) -> ClientConfig:
-    targets = args.target or ([env[ENV_TARGET]] if env.get(ENV_TARGET) else None)
-    if not targets:
-        raise ValueError(f"--target HOST:PORT is required (or set {ENV_TARGET})")
+    targets = args.target or [default_target(env)]
     key = args.key if args.key is not None else (None if args.key_file else env.get(ENV_KEY))
     return ClientConfig(
         targets,
@@ -110,21 +164,47 @@ def format_table(forecast: Forecast) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _freq(text: str) -> str:
+    try:
+        parse_freq(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _future(args: argparse.Namespace, table: CandleTable, timezone: str) -> list[Any] | None:
+    """The prediction timestamps the flags ask for (None: the server continues the history)."""
+    if args.prediction_timestamps is not None:
+        if args.freq is not None or args.calendar is not None:
+            raise ValueError("--prediction-timestamps gives the timestamps; drop --freq / --calendar")
+        return list(read_timestamps(args.prediction_timestamps))
+    if args.pred_len is None:
+        raise ValueError("--pred-len is required (or give --prediction-timestamps)")
+    if args.freq is None and args.calendar is None:
+        return None
+    history = from_epoch_ms(to_epoch_ms(table.timestamps, timezone, "timestamps"), timezone)
+    return list(continue_history(history, args.pred_len, freq=args.freq, calendar=args.calendar))
+
+
 def cmd_predict(args: argparse.Namespace, config: ClientConfig) -> int:
-    table = read_candles(args.csv).tail(args.tail)
+    table = read_candles(args.csv, tail=args.tail)
+    # without --timezone, the UTC offset the timestamps carry is the series' zone (as on the server)
+    timezone = args.timezone or series_offset(table.timestamps)
+    future = _future(args, table, timezone)
     request = build_request(
         table.timestamps,
         *(table.columns[c] for c in ("open", "high", "low", "close")),
         volume=table.columns.get("volume"),
         amount=table.columns.get("amount"),
         pred_len=args.pred_len,
+        prediction_timestamps=future,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         sample_count=args.sample_count,
         seed=args.seed,
         quantiles=args.quantiles,
-        timezone=args.timezone,
+        timezone=timezone,
         series_id=args.series_id,
     )
     with KronosClient(config) as client:
@@ -136,7 +216,7 @@ def cmd_predict(args: argparse.Namespace, config: ClientConfig) -> int:
     if args.plot:
         from kronos_client.plot import plot_forecast
 
-        times = [t.replace(tzinfo=None) for t in from_epoch_ms(request.history.timestamps_ms, args.timezone)]
+        times = [t.replace(tzinfo=None) for t in from_epoch_ms(request.history.timestamps_ms, timezone)]
         out = plot_forecast(args.plot, times, table.columns["close"], forecast)
         sys.stderr.write(f"plot written to {out}\n")
     return 0
@@ -154,7 +234,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
     if argv and argv[0] == "health":
-        return probe.main(argv[1:])
+        return probe.main(argv[1:], env)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "loadtest":
@@ -167,10 +247,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         where = f" (field {exc.field})" if exc.field else ""
         rid = f" [request id {exc.request_id}]" if exc.request_id else ""
         sys.stderr.write(f"error: {exc.code_name}: {exc.message}{where}{rid}\n")
-        return 1
-    except (ValueError, OSError, ImportError) as exc:
+        return exit_code(exc)
+    except (ValueError, OSError) as exc:  # a bad flag value, an unreadable or invalid file
         sys.stderr.write(f"error: {exc}\n")
-        return 1
+        return EXIT_USAGE
+    except ImportError as exc:  # an optional extra that is not installed
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
