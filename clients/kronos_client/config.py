@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 PathLike = str | Path
+
+# where the command line looks for the server when no --target is given (the library itself
+# reads no environment): the variable, else kronos-serve's own default gRPC address
+ENV_TARGET = "KRONOS_CLIENT_TARGET"
+DEFAULT_TARGET = "localhost:50051"
+
+
+def default_target(env: Mapping[str, str]) -> str:
+    """``$KRONOS_CLIENT_TARGET`` if set and not empty, else ``localhost:50051``."""
+    return env.get(ENV_TARGET, "").strip() or DEFAULT_TARGET
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """``kronos-client health``: a drop-in for grpc_health_probe (same flags, output, exit codes).
 
+The server is --target (grpc_health_probe's -addr works too), else KRONOS_CLIENT_TARGET,
+else localhost:50051.
+
 Exit codes: 0 SERVING, 1 bad flags, 2 connection failure, 3 RPC failure, 4 not SERVING.
 The status line goes to stdout, diagnostics to stderr.
 """
@@ -10,7 +13,7 @@ import argparse
 import re
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kronos_client.channel import split_host_port
+from kronos_client.config import DEFAULT_TARGET, ENV_TARGET, default_target
 
 OK, INVALID_ARGUMENTS, CONNECTION_FAILURE, RPC_FAILURE, UNHEALTHY = 0, 1, 2, 3, 4
 
@@ -60,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     def flag(name: str, **kwargs: Any) -> None:
         p.add_argument(f"-{name}", f"--{name}", dest=name.replace("-", "_"), **kwargs)
 
-    flag("addr", default="", help="(required) tcp host:port to connect")
+    p.add_argument(
+        "--target",
+        "-target",
+        dest="addr",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"tcp host:port to connect (default: ${ENV_TARGET}, else {DEFAULT_TARGET})",
+    )
+    # grpc_health_probe's spelling, kept for drop-in use (the image's HEALTHCHECK uses it)
+    p.add_argument("-addr", "--addr", dest="addr", default=None, help=argparse.SUPPRESS)
     flag("service", default="", help='service name to check (default: "")')
     flag("connect-timeout", type=parse_duration, default=1.0, help="timeout for establishing connection")
     flag("rpc-timeout", type=parse_duration, default=1.0, help="timeout for health check rpc")
@@ -93,10 +106,14 @@ class ProbeArgs:
     v: bool
 
 
-def parse_args(argv: Sequence[str]) -> ProbeArgs:
-    a = ProbeArgs(**vars(build_parser().parse_args(list(argv))))
+def parse_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ProbeArgs:
+    """The probe's flags; without --target (or -addr), $KRONOS_CLIENT_TARGET or localhost:50051."""
+    parsed = vars(build_parser().parse_args(list(argv)))
+    if parsed["addr"] is None:
+        parsed["addr"] = default_target({} if env is None else env)
+    a = ProbeArgs(**parsed)
     checks = [
-        (not a.addr, "-addr not specified"),
+        (not a.addr.strip(), "--target (-addr) is empty"),
         (a.connect_timeout <= 0, f"-connect-timeout must be greater than zero (got {a.connect_timeout}s)"),
         (a.rpc_timeout <= 0, f"-rpc-timeout must be greater than zero (got {a.rpc_timeout}s)"),
         (not a.tls and a.tls_no_verify, "specified -tls-no-verify without specifying -tls"),
@@ -225,9 +242,9 @@ def run(a: ProbeArgs) -> int:
     return OK
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     try:
-        args = parse_args(argv)
+        args = parse_args(argv, env)
     except FlagError as exc:
         _log(f"error: {exc}")
         return INVALID_ARGUMENTS

@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kronos_client.cli import main
+from kronos_client.cli import build_parser, client_config, main
+from kronos_client.probe import parse_args as probe_parse_args
 from kronos_client.probe import parse_duration
 from tests.clients.conftest import free_port
 from tests.servers import start_server
@@ -64,7 +66,7 @@ def test_health_rpc_failure_for_an_unknown_service(
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
+        ["-addr", ""],
         ["-addr", "h:1", "-bogus"],
         ["-addr", "h:1", "-tls-ca-cert", "ca.pem"],
         ["-addr", "h:1", "-tls", "-tls-no-verify", "-tls-ca-cert", "ca.pem"],
@@ -130,7 +132,7 @@ def test_predict_without_credentials_fails_clearly(
     grpc_server: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["predict", "--target", grpc_server.target, "--csv", str(CSV), "--tail", "50", "--pred-len", "2"]
-    assert main(argv, env={}) == 1
+    assert main(argv, env={}) == 2  # the caller's mistake, as kronos-serve's exit 2
     assert "UNAUTHENTICATED" in capsys.readouterr().err
 
 
@@ -175,5 +177,172 @@ def test_bad_csv_is_a_clear_error(
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("when,open,high,low,close\n2024-01-01,1,1,1,1\n")
-    assert main(["predict", *creds(grpc_server), "--csv", str(bad), "--pred-len", "1"]) == 1
+    assert main(["predict", *creds(grpc_server), "--csv", str(bad), "--pred-len", "1"]) == 2
     assert "no timestamp column" in capsys.readouterr().err
+
+
+# -- the server's address, exit codes, version -------------------------------------------
+
+
+def test_health_takes_target_and_the_environment(
+    grpc_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["health", "--target", grpc_server.target, "--service", READINESS], env={}) == 0
+    assert main(["health"], env={"KRONOS_CLIENT_TARGET": grpc_server.target}) == 0
+    # an explicit flag wins over the environment
+    env = {"KRONOS_CLIENT_TARGET": f"127.0.0.1:{free_port()}"}
+    assert main(["health", "-addr", grpc_server.target], env=env) == 0
+    assert capsys.readouterr().out == "status: SERVING\n" * 3
+    assert main(["health", "-connect-timeout", "300ms"], env=env) == 2  # the environment's (closed) port
+    assert env["KRONOS_CLIENT_TARGET"] in capsys.readouterr().err
+
+
+def test_without_target_or_environment_the_server_default_is_used() -> None:
+    assert probe_parse_args([], {}).addr == "localhost:50051"
+    args = build_parser().parse_args(["info"])
+    assert client_config(args, {}).target_list() == ["localhost:50051"]
+    assert client_config(args, {"KRONOS_CLIENT_TARGET": "h:1"}).target_list() == ["h:1"]
+
+
+def test_info_target_from_the_environment(grpc_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"KRONOS_CLIENT_TARGET": grpc_server.target, "KRONOS_CLIENT_CONTAINER": grpc_server.container}
+    assert main(["info", "--key", grpc_server.key], env=env) == 0
+    assert json.loads(capsys.readouterr().out)["max_context"] == 64
+
+
+def test_a_request_the_server_refuses_as_invalid_exits_2(
+    grpc_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["predict", *creds(grpc_server), "--csv", str(CSV), "--tail", "50", "--pred-len", "500"]
+    assert main(argv, env={}) == 2  # beyond the served model's max_context (64)
+    err = capsys.readouterr().err
+    assert "INVALID_ARGUMENT" in err and "pred_len" in err
+
+
+def test_an_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    target = f"127.0.0.1:{free_port()}"
+    argv = ["info", "--target", target, "--timeout", "2", "--retries", "0"]
+    assert main(argv, env={}) == 1
+    assert "UNAVAILABLE" in capsys.readouterr().err
+
+
+def test_a_missing_key_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["info", "--target", "127.0.0.1:1", "--key-file", str(tmp_path / "absent.txt")]
+    assert main(argv, env={}) == 2
+    assert "absent.txt" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"kronos-client {metadata.version('kronos-serve')}\n"
+
+
+# -- the one CSV reader, prediction timestamps (issue 11 items 4, 9, 10) ------------------
+
+
+def _server_error(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from kronos_server.cli import main as serve_main
+
+    code = serve_main(["forecast", "--csv", str(path), "--pred-len", "2"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("header", ["timestamps", "timestamp", "Datetime", "date", "Time", "DATE"])
+def test_predict_accepts_every_timestamp_header(
+    grpc_server: Any, header: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = CSV.read_text().strip().splitlines()[-40:]
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "\n".join([header + ",open,high,low,close", *(",".join(r.split(",")[:5]) for r in lines)])
+    )
+    assert main(["predict", *creds(grpc_server), "--csv", str(path), "--pred-len", "2"]) == 0, (
+        capsys.readouterr()
+    )
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["forecast"]) == 2
+    assert all(row["volume"] == 0 and row["amount"] == 0 for row in body["forecast"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "when,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n",
+        "Datetime,open,high,low\n2024-01-01,1,2,0.5\n",
+        "Date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,x\n",
+        "time,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2\n",
+        "timestamp,open,high,low,close\n",
+        "",
+    ],
+)
+def test_both_clis_refuse_a_bad_csv_with_the_same_message(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    server_code, server_err = _server_error(path, capsys)
+    client_code = main(["predict", "--target", "127.0.0.1:1", "--csv", str(path), "--pred-len", "2"], env={})
+    client_err = capsys.readouterr().err
+    assert server_code == client_code == 2
+    assert server_err.startswith("error: ") and client_err == server_err
+
+
+def test_predict_freq_b_continues_friday_with_monday(
+    grpc_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timedelta
+
+    rows = CSV.read_text().strip().splitlines()[-40:]
+    days, day = [], datetime(2024, 5, 13)
+    while len(days) < len(rows):
+        if day.weekday() < 5:
+            days.append(day.date().isoformat())
+        day += timedelta(days=1)
+    assert datetime.fromisoformat(days[-1]).weekday() == 4
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "\n".join(
+            [
+                "Date,open,high,low,close",
+                *(f"{d}," + ",".join(r.split(",")[1:5]) for d, r in zip(days, rows, strict=True)),
+            ]
+        )
+    )
+    argv = ["predict", *creds(grpc_server), "--csv", str(path), "--pred-len", "2", "--freq", "B"]
+    assert main(argv) == 0
+    stamps = [row["timestamp"] for row in json.loads(capsys.readouterr().out)["forecast"]]
+    assert stamps == ["2024-07-08T00:00:00", "2024-07-09T00:00:00"]
+
+
+def test_predict_prediction_timestamps_and_offsets(
+    grpc_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timedelta
+
+    rows = CSV.read_text().strip().splitlines()[-40:]
+    path = tmp_path / "sh.csv"
+    first = datetime(2024, 6, 18, 9, 30)
+    stamps = [(first + timedelta(minutes=5 * i)).isoformat() + "+08:00" for i in range(len(rows))]
+    path.write_text(
+        "\n".join(
+            [
+                "timestamps,open,high,low,close",
+                *(f"{t}," + ",".join(r.split(",")[1:5]) for t, r in zip(stamps, rows, strict=True)),
+            ]
+        )
+    )
+    future = tmp_path / "future.txt"
+    wanted = ["2024-06-19T09:30:00+08:00", "2024-06-19T09:35:00+08:00"]
+    future.write_text("\n".join(wanted) + "\n")
+    argv = ["predict", *creds(grpc_server), "--csv", str(path), "--prediction-timestamps", str(future)]
+    assert main(argv) == 0
+    assert [row["timestamp"] for row in json.loads(capsys.readouterr().out)["forecast"]] == wanted
+
+
+def test_predict_bad_freq_exits_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "--csv", str(CSV), "--pred-len", "2", "--freq", "5m"])
+    assert info.value.code == 2
+    assert "--freq" in capsys.readouterr().err
