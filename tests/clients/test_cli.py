@@ -346,3 +346,112 @@ def test_predict_bad_freq_exits_2_naming_the_flag(capsys: pytest.CaptureFixture[
         main(["predict", "--csv", str(CSV), "--pred-len", "2", "--freq", "5m"])
     assert info.value.code == 2
     assert "--freq" in capsys.readouterr().err
+
+
+# -- the one CSV reader, prediction timestamps (issue 11 items 4, 9, 10) ------------------
+
+
+def _server_error(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from kronos_server.cli import main as serve_main
+
+    code = serve_main(["forecast", "--csv", str(path), "--pred-len", "2"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("header", ["timestamps", "timestamp", "Datetime", "date", "Time", "DATE"])
+def test_predict_accepts_every_timestamp_header(
+    grpc_server: Any, header: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = CSV.read_text().strip().splitlines()[-40:]
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "\n".join([header + ",open,high,low,close", *(",".join(r.split(",")[:5]) for r in lines)])
+    )
+    assert main(["predict", *creds(grpc_server), "--csv", str(path), "--pred-len", "2"]) == 0, (
+        capsys.readouterr()
+    )
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["forecast"]) == 2
+    assert all(row["volume"] == 0 and row["amount"] == 0 for row in body["forecast"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "when,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n",
+        "Datetime,open,high,low\n2024-01-01,1,2,0.5\n",
+        "Date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,x\n",
+        "time,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2\n",
+        "timestamp,open,high,low,close\n",
+        "",
+    ],
+)
+def test_both_clis_refuse_a_bad_csv_with_the_same_message(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    server_code, server_err = _server_error(path, capsys)
+    client_code = main(["predict", "--target", "127.0.0.1:1", "--csv", str(path), "--pred-len", "2"], env={})
+    client_err = capsys.readouterr().err
+    assert server_code == client_code == 2
+    assert server_err.startswith("error: ") and client_err == server_err
+
+
+def test_predict_freq_b_continues_friday_with_monday(
+    grpc_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timedelta
+
+    rows = CSV.read_text().strip().splitlines()[-40:]
+    days, day = [], datetime(2024, 5, 13)
+    while len(days) < len(rows):
+        if day.weekday() < 5:
+            days.append(day.date().isoformat())
+        day += timedelta(days=1)
+    assert datetime.fromisoformat(days[-1]).weekday() == 4
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "\n".join(
+            [
+                "Date,open,high,low,close",
+                *(f"{d}," + ",".join(r.split(",")[1:5]) for d, r in zip(days, rows, strict=True)),
+            ]
+        )
+    )
+    argv = ["predict", *creds(grpc_server), "--csv", str(path), "--pred-len", "2", "--freq", "B"]
+    assert main(argv) == 0
+    stamps = [row["timestamp"] for row in json.loads(capsys.readouterr().out)["forecast"]]
+    assert stamps == ["2024-07-08T00:00:00", "2024-07-09T00:00:00"]
+
+
+def test_predict_prediction_timestamps_and_offsets(
+    grpc_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timedelta
+
+    rows = CSV.read_text().strip().splitlines()[-40:]
+    path = tmp_path / "sh.csv"
+    first = datetime(2024, 6, 18, 9, 30)
+    stamps = [(first + timedelta(minutes=5 * i)).isoformat() + "+08:00" for i in range(len(rows))]
+    path.write_text(
+        "\n".join(
+            [
+                "timestamps,open,high,low,close",
+                *(f"{t}," + ",".join(r.split(",")[1:5]) for t, r in zip(stamps, rows, strict=True)),
+            ]
+        )
+    )
+    future = tmp_path / "future.txt"
+    wanted = ["2024-06-19T09:30:00+08:00", "2024-06-19T09:35:00+08:00"]
+    future.write_text("\n".join(wanted) + "\n")
+    argv = ["predict", *creds(grpc_server), "--csv", str(path), "--prediction-timestamps", str(future)]
+    assert main(argv) == 0
+    assert [row["timestamp"] for row in json.loads(capsys.readouterr().out)["forecast"]] == wanted
+
+
+def test_predict_bad_freq_exits_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "--csv", str(CSV), "--pred-len", "2", "--freq", "5m"])
+    assert info.value.code == 2
+    assert "--freq" in capsys.readouterr().err
