@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from kronos_server.engine.cost import refuse_past_deadline
 from kronos_server.engine.engine import Engine, EngineConfig
 from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.engine.stats import EngineObserver
@@ -87,11 +88,12 @@ class Dataplane:
         stream: bool = False,
         request_id: str | None = None,
     ) -> Ticket:
-        """Validate and enqueue; raises InvalidInputError / OverloadedError / UnavailableError at once."""
+        """Validate and enqueue; raises InvalidInputError (also for a request estimated to run far
+        past its deadline) / OverloadedError / UnavailableError at once."""
         prepared = prepare(series, self.limits)
-        return self.engine.submit(
-            prepared, timeout=self._timeout(timeout), stream=stream, request_id=request_id
-        )
+        limit = self._timeout(timeout)
+        refuse_past_deadline(self.engine.estimate(prepared), limit, prepared)  # long horizons
+        return self.engine.submit(prepared, timeout=limit, stream=stream, request_id=request_id)
 
     async def _await(self, ticket: Ticket, timeout: float | None) -> Forecast:
         result = asyncio.wrap_future(ticket.future)

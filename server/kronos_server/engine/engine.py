@@ -22,6 +22,7 @@ from loguru import logger
 from torch import Tensor
 
 from kronos_server.engine.cache import KVCache
+from kronos_server.engine.cost import CostModel, Estimate, engine_plan
 from kronos_server.engine.job import Job
 from kronos_server.engine.passes import StreamDecoder, decode_pass, s2_logits, window_pass
 from kronos_server.engine.sampling import draw, filter_logits
@@ -46,6 +47,9 @@ class EngineConfig:
     torch_threads: int = 0  # 0 = leave torch's default
 
 
+CALIBRATION_ROWS = 4  # the larger of the two full-window passes timed at start (rows x max_context)
+
+
 class Engine:
     def __init__(self, bundle: ModelBundle, config: EngineConfig, observer: EngineObserver | None = None):
         self.bundle = bundle
@@ -65,6 +69,7 @@ class Engine:
         self._completed = 0
         self._rejected = 0
         self._torch_threads = 0
+        self.costs = CostModel()  # measured pass times, for estimating a request before it runs
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,6 +139,13 @@ class Engine:
             self._cv.notify_all()
         return ticket
 
+    def estimate(self, series: PreparedSeries) -> Estimate:
+        """The time ``series`` would take alone on this engine, from the passes measured so far."""
+        plan = engine_plan(
+            series.rows, series.pred_len, series.sampling.sample_count, self.bundle.max_context
+        )
+        return self.costs.estimate(plan)
+
     def stats(self) -> EngineStats:
         with self._cv:
             return EngineStats(
@@ -155,6 +167,10 @@ class Engine:
             torch.set_num_threads(self.config.torch_threads)  # per thread under OpenMP: set it here
         self._torch_threads = torch.get_num_threads()
         with torch.inference_mode():
+            try:
+                self._calibrate()
+            except Exception:  # estimates then wait for real traffic; serving goes on
+                logger.exception("engine calibration failed")
             while True:
                 with self._cv:
                     while not self._stopping and not self._pending and not self._active:
@@ -169,6 +185,26 @@ class Engine:
                     for job in list(self._active):
                         self._finish(job, InternalError("inference failed"))
         self._abort_all(UnavailableError("the server is shutting down"))
+
+    def _calibrate(self) -> None:
+        """Time full-window passes of 1 and a few rows, so that the cost of the first long
+        request is estimated from this machine (the warm-up runs a short prefill and decode)."""
+        m, dev = self.bundle.max_context, self.bundle.device
+        rows = max(1, min(CALIBRATION_ROWS, self.config.max_batch_rows))
+        self._cache.ensure(rows)
+        try:
+            for r in sorted({1, rows}):
+                ids = torch.zeros(r, m, dtype=torch.int64, device=dev)
+                stamps = torch.zeros(r, m, 5, dtype=torch.int64, device=dev)
+                slots = torch.arange(r)
+                best = float("inf")
+                for _ in range(2):  # the first run pays one-off allocations: keep the faster
+                    started = time.monotonic()
+                    window_pass(self.bundle.predictor, ids, ids, stamps, self._cache, slots, False)
+                    best = min(best, time.monotonic() - started)
+                self.costs.add_window(r * m, best)
+        finally:
+            self._cache.release()
 
     def _abort_all(self, error: KronosError) -> None:
         for job in list(self._active):
@@ -192,11 +228,14 @@ class Engine:
         self._forward_carried(carried, h_last)
         for job in fresh:
             self._prefill(job, h_last)
+        heads_started = time.monotonic()
         self._heads(h_last)
         self._steps += 1
         for job in [j for j in self._active if j.done]:
             self._finish(job, None)
-        self.observer.step(rows, time.monotonic() - started)
+        now = time.monotonic()
+        self.costs.add_heads(rows, now - heads_started)
+        self.observer.step(rows, now - started)
 
     def _drop_abandoned(self, now: float) -> None:
         for job in list(self._active):
@@ -267,7 +306,9 @@ class Engine:
             keep_kv,
         )
         h_last[job.slots] = h
-        self.observer.prefill(job.samples, job.n - start, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        self.costs.add_window(job.n - start, seconds)
+        self.observer.prefill(job.samples, job.n - start, seconds)
 
     def _forward_carried(self, jobs: list[Job], h_last: Tensor) -> None:
         """Feed each carried row its newest token: cached decode, or full window when sliding."""
@@ -283,7 +324,9 @@ class Engine:
             s2 = torch.cat([j.s2[:, j.known - 1] for j in growing])
             stamps = torch.stack([j.stamps[p] for j, p in zip(self._expand(growing), pos, strict=True)])
             h_last[slots] = decode_pass(predictor, s1, s2, stamps, self._cache, torch.tensor(slots))
-            self.observer.decode(len(slots), time.monotonic() - started)
+            seconds = time.monotonic() - started
+            self.costs.add_decode(len(slots), seconds)
+            self.observer.decode(len(slots), seconds)
         if sliding:
             started = time.monotonic()
             slots = list(itertools.chain.from_iterable(j.slots for j in sliding))
@@ -291,7 +334,9 @@ class Engine:
             s2 = torch.cat([j.s2[:, j.known - m : j.known] for j in sliding])
             stamps = torch.cat([j.stamps[j.known - m : j.known].expand(j.samples, -1, -1) for j in sliding])
             h_last[slots] = window_pass(predictor, s1, s2, stamps, self._cache, torch.tensor(slots), False)
-            self.observer.slide(len(slots), time.monotonic() - started)
+            seconds = time.monotonic() - started
+            self.costs.add_window(len(slots) * m, seconds)
+            self.observer.slide(len(slots), seconds)
 
     @staticmethod
     def _expand(jobs: list[Job]) -> list[Job]:

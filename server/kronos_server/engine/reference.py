@@ -25,10 +25,12 @@ from loguru import logger
 from torch import Tensor
 
 from kronos_server.engine.cache import KVCache
-from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.cost import Estimate, engine_plan
+from kronos_server.engine.engine import CALIBRATION_ROWS, Engine, EngineConfig
 from kronos_server.engine.job import Job
 from kronos_server.engine.sampling import draw, filter_logits
 from kronos_server.engine.stats import EngineObserver
+from kronos_server.forecast.types import PreparedSeries
 from kronos_server.model.bundle import ModelBundle
 
 
@@ -98,6 +100,7 @@ class ReferenceEngine(Engine):
         assert self._rows is not None
         window = self._advance(job, self._rows)
         seconds = time.monotonic() - started
+        self.costs.add_window(job.samples * window, seconds)
         if fresh:
             self.observer.prefill(job.samples, window, seconds)
         else:
@@ -107,6 +110,26 @@ class ReferenceEngine(Engine):
             self._finish(job, None)
             self._rows = None
         self.observer.step(job.samples, seconds)
+
+    # -- cost: every step is one full pass over its window, for every sample row -----------
+    def estimate(self, series: PreparedSeries) -> Estimate:
+        n, m, rows = series.rows, self.bundle.max_context, series.sampling.sample_count
+        window = self.costs.window
+        seconds = sum(window.seconds(rows * min(n + i, m)) for i in range(series.pred_len))
+        slides = engine_plan(n, series.pred_len, rows, m).slide_steps  # past max_context, as in the engine
+        return Estimate(seconds, slides, m, window.measured)
+
+    def _calibrate(self) -> None:
+        m, dev = self.bundle.max_context, self.bundle.device
+        for r in sorted({1, max(1, min(CALIBRATION_ROWS, self.config.max_batch_rows))}):
+            ids = torch.zeros(r, m, dtype=torch.int64, device=dev)
+            stamps = torch.zeros(r, m, 5, dtype=torch.int64, device=dev)
+            best = float("inf")
+            for _ in range(2):
+                started = time.monotonic()
+                self.bundle.predictor.hidden(ids, ids, stamps)
+                best = min(best, time.monotonic() - started)
+            self.costs.add_window(r * m, best)
 
     # -- the original algorithm, one step per call -------------------------------------------
     def _tokenise(self, job: Job) -> _Rows:
