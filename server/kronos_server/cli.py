@@ -172,15 +172,21 @@ def _keys_parser(sub: Any) -> None:
     add.add_argument("--replace", action="store_true", help="rotate an existing container's key")
     listing = actions.add_parser("list", help="list containers, rate limits and methods (no hashes)")
     for action in (add, listing):
-        action.add_argument("--file", type=Path, help="keys file (default: KRONOS_API_KEYS_FILE)")
+        action.add_argument(
+            "--file",
+            type=Path,
+            help="keys file (default: KRONOS_API_KEYS_FILE, else the local KRONOS_DEV_KEYS_DIR/api-keys.json "
+            "that serve reads when no keys file is configured)",
+        )
         # stdout carries the key (or the listing), so logs go to stderr
         action.set_defaults(handler=_cmd_keys, log_to_stderr=True)
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from kronos_server.security.keys import DEFAULT_KEYS_FILE, KeysFileError, add_key, load_keys
+    from kronos_server.security.keys import KeysFileError, add_key, load_keys
+    from kronos_server.security_setup import local_keys_file
 
-    path = Path(args.file or settings.api_keys_file or DEFAULT_KEYS_FILE)
+    path = Path(args.file or settings.api_keys_file or local_keys_file(settings))
     try:
         if args.keys_action == "list":
             for entry in load_keys(path).containers.values():
@@ -196,9 +202,25 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     # the hint goes to stderr so that KEY=$(kronos-serve keys add NAME) captures the key alone
     sys.stderr.write(
         f"stored only its hash in {path}; this key is not shown again. Send the metadata "
-        f"'x-container-name: {args.name}' and 'authorization: Bearer <key>'\n"
+        f"'x-container-name: {args.name}' and 'authorization: Bearer <key>'\n{_served_hint(path, settings)}\n"
     )
     return EXIT_OK
+
+
+def _served_hint(path: Path, settings: Settings) -> str:
+    """Whether ``kronos-serve serve``, with these settings, reads the keys file just written."""
+    from kronos_server.security_setup import served_keys_file
+
+    served = served_keys_file(settings)
+    if served is not None and served.resolve() == path.resolve():
+        if settings.api_keys_file is None:
+            return (
+                "kronos-serve serve reads this local keys file (beside the dev key) while "
+                "KRONOS_API_KEYS_FILE and KRONOS_TRUSTED_CONTAINERS are unset: restart it to accept the key"
+            )
+        return "kronos-serve serve reads this file (KRONOS_API_KEYS_FILE): restart it to accept the key"
+    now = f"it reads {served}" if served is not None else "KRONOS_TRUSTED_CONTAINERS is set, so it reads none"
+    return f"kronos-serve serve does not read this file ({now}); to use it, set KRONOS_API_KEYS_FILE={path}"
 
 
 def build_parser() -> argparse.ArgumentParser:

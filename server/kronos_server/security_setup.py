@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from loguru import logger
 
@@ -17,6 +18,21 @@ from kronos_server.settings import Settings
 class SecuritySetup:
     authenticator: Authenticator
     dev_key: DevKey | None
+
+
+def served_keys_file(settings: Settings) -> Path | None:
+    """The keys file ``serve`` reads: KRONOS_API_KEYS_FILE; else, unless trusted containers are
+    configured, the local one in KRONOS_DEV_KEYS_DIR (with the dev key); else none."""
+    if settings.api_keys_file is not None:
+        return settings.api_keys_file
+    if settings.trusted_container_set():
+        return None
+    return local_keys_file(settings)
+
+
+def local_keys_file(settings: Settings) -> Path:
+    """The local keys file: ``keys add`` writes here when no KRONOS_API_KEYS_FILE is set."""
+    return settings.dev_keys_dir / DEV_KEYS_FILE
 
 
 def build_security(settings: Settings) -> SecuritySetup:
@@ -36,7 +52,7 @@ def build_security(settings: Settings) -> SecuritySetup:
         )
     dev_key = None
     if keys is None and not trusted:
-        dev_key = ensure_dev_key(settings.dev_keys_dir / DEV_KEYS_FILE)
+        dev_key = ensure_dev_key(local_keys_file(settings))
         keys = load_keys(dev_key.keys_file)
         announce_dev_key(dev_key, settings)
     return SecuritySetup(Authenticator(keys, trusted), dev_key)
@@ -45,8 +61,11 @@ def build_security(settings: Settings) -> SecuritySetup:
 def announce_dev_key(dev_key: DevKey, settings: Settings) -> None:
     """Tell the developer how to call the server; on the terminal, never in the log stream."""
     verb = "created" if dev_key.created else "using"
+    others = sorted(name for name in load_keys(dev_key.keys_file).containers if name != dev_key.container)
     sys.stderr.write(
         f"\nNo KRONOS_API_KEYS_FILE or KRONOS_TRUSTED_CONTAINERS configured: {verb} a local dev key.\n"
+        f"  keys file: {dev_key.keys_file} (also: {', '.join(others) or 'no other containers'}; "
+        f"add one with kronos-serve keys add NAME)\n"
         f"  key file:  {dev_key.key_file} (mode 0600)\n"
         f"  call with metadata  x-container-name: {dev_key.container}\n"
         f"                      authorization: Bearer $(cat {dev_key.key_file})\n"

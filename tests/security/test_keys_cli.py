@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import grpc
 import pytest
 
+from kronos_client import ClientConfig, KronosClient, KronosClientError
 from kronos_server.cli import main
 from kronos_server.security.keys import hash_key, load_keys
 from kronos_server.security.ratelimit import RateSpec
 from kronos_server.settings import Settings
+from tests.processes import ServerProcess, parity_env
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +124,73 @@ def test_keys_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["keys"])
     assert info.value.code == 2
+
+
+# -- which file serve reads: the local keys file holds the dev key and what keys add writes --
+
+
+def test_add_without_configuration_says_serve_reads_the_local_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "keys", "add", "bob")
+    assert code == 0
+    assert "serve reads this local keys file" in err and "restart it" in err
+    assert "bob" in load_keys(tmp_path / ".kronos" / "api-keys.json")
+
+
+def test_add_says_how_to_enable_a_file_serve_would_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other.json"
+    monkeypatch.setenv("KRONOS_API_KEYS_FILE", str(tmp_path / "configured.json"))
+    _, _, err = run(capsys, "keys", "add", "bob", "--file", str(other))
+    assert f"it reads {tmp_path / 'configured.json'}" in err and f"set KRONOS_API_KEYS_FILE={other}" in err
+    monkeypatch.delenv("KRONOS_API_KEYS_FILE")
+    monkeypatch.setenv("KRONOS_TRUSTED_CONTAINERS", "gateway")
+    monkeypatch.chdir(tmp_path)
+    _, _, err = run(capsys, "keys", "add", "carol")
+    assert "KRONOS_TRUSTED_CONTAINERS is set" in err
+    assert f"set KRONOS_API_KEYS_FILE={Path('.kronos') / 'api-keys.json'}" in err
+
+
+def _serve_unconfigured(cwd: Path) -> ServerProcess:
+    """`kronos-serve serve` in ``cwd`` with no keys file and no trusted containers (as make run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRONOS_")}
+    env.update(parity_env(cwd / "unused.json"))
+    del env["KRONOS_API_KEYS_FILE"]
+    process = ServerProcess(env=env, cwd=cwd, inherit_env=False)
+    process.wait_ready()
+    return process
+
+
+def _model_info_as(target: str, container: str, key: str) -> int:
+    with KronosClient(ClientConfig(target, container=container, key=key, retries=0, timeout=20)) as client:
+        return client.model_info().max_context
+
+
+def test_a_key_added_after_make_run_works_on_the_next_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _serve_unconfigured(tmp_path)
+    try:
+        dev_key = (tmp_path / ".kronos" / "dev-key.txt").read_text().strip()
+        assert _model_info_as(first.target, "dev", dev_key) == 64
+    finally:
+        first.stop()
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "keys", "add", "bob")
+    assert code == 0
+    bob = out.strip()
+    second = _serve_unconfigured(tmp_path)
+    try:
+        assert _model_info_as(second.target, "bob", bob) == 64
+        # the dev key is kept beside bob, unchanged
+        assert (tmp_path / ".kronos" / "dev-key.txt").read_text().strip() == dev_key
+        assert _model_info_as(second.target, "dev", dev_key) == 64
+        with pytest.raises(KronosClientError) as refused:
+            _model_info_as(second.target, "bob", dev_key)
+        assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
+        assert "bob" in "".join(second.lines)  # the start-up banner names the other containers
+    finally:
+        second.stop()

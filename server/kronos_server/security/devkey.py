@@ -1,8 +1,11 @@
 """A local development key, so ``make run`` is authenticated without any set-up.
 
 Used only when neither ``KRONOS_API_KEYS_FILE`` nor ``KRONOS_TRUSTED_CONTAINERS`` is
-configured. The plaintext key is kept beside the keys file in ``dev-key.txt`` (0600):
-it is a local credential the developer must be able to find again.
+configured. The dev container is one entry of the local keys file
+(``KRONOS_DEV_KEYS_DIR/api-keys.json``), the same file ``kronos-serve keys add`` writes to
+when no keys file is configured, so containers added there work on the next start. The
+plaintext dev key is kept beside it in ``dev-key.txt`` (0600): it is a local credential the
+developer must be able to find again.
 """
 
 from __future__ import annotations
@@ -11,10 +14,17 @@ import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kronos_server.security.keys import KeyStore, add_key, hash_key, load_keys, write_private
+from kronos_server.security.keys import (
+    DEFAULT_KEYS_FILE,
+    KeyStore,
+    add_key,
+    hash_key,
+    load_keys,
+    write_private,
+)
 
 DEV_CONTAINER = "dev"
-DEV_KEYS_FILE = "dev-keys.json"
+DEV_KEYS_FILE = DEFAULT_KEYS_FILE.name  # api-keys.json, in KRONOS_DEV_KEYS_DIR
 DEV_KEY_FILE = "dev-key.txt"
 
 
@@ -43,7 +53,7 @@ def _saved_key(store: KeyStore, key_file: Path) -> str | None:
 
 
 def ensure_dev_key(path: Path) -> DevKey:
-    """The dev container's key from ``path`` (e.g. ``.kronos/dev-keys.json``), made if needed.
+    """The dev container's key from ``path`` (e.g. ``.kronos/api-keys.json``), made if needed.
 
     Idempotent: once both files exist and agree, the same key is returned. A missing or
     stale ``dev-key.txt`` gets a fresh key (the old one stops working). Other containers
