@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 
 from kronos_bridge.errors import HttpError, error_response
 from kronos_bridge.middleware import BridgeMiddleware, info_of
-from kronos_bridge.routes import health, models, predict
+from kronos_bridge.routes import docs, health, index, models, predict
 from kronos_bridge.routes import metrics as metrics_route
+from kronos_bridge.routes.responses import SECURITY_SCHEMES
 from kronos_bridge.schemas import BatchRequestBody, PredictRequestBody
 from kronos_bridge.state import BridgeState
 from kronos_bridge.upstream import ModelInfoProvider, Upstream
@@ -48,12 +49,15 @@ def bridge_credentials(settings: Settings) -> tuple[tuple[str, str], ...]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the request bodies, which the routes parse themselves."""
+    """FastAPI's document plus the request bodies, which the routes parse themselves, and the
+    security schemes the routes' ``security`` requirements name."""
     if app.openapi_schema is None:
         doc = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        components = doc.setdefault("components", {})
+        components["securitySchemes"] = SECURITY_SCHEMES
+        schemas = components.setdefault("schemas", {})
         for model in REQUEST_MODELS:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(schema.pop("$defs", {}))
@@ -118,15 +122,17 @@ def create_app(
         title=TITLE,
         version=VERSION,
         description="Forecasts of OHLCV candlesticks by the Kronos model, over the gRPC service "
-        "kronos.v1.KronosPredictor. Send X-Container-Name and Authorization: Bearer <key>.",
+        "kronos.v1.KronosPredictor. Send `X-Container-Name` and `Authorization: Bearer <key>` "
+        "(the Authorize button here).",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # routes/docs.py: the same page without a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.bridge = state
-    for module in (predict, models, health, metrics_route):
+    for module in (index, predict, models, health, metrics_route):
         app.include_router(module.router)
+    docs.mount(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BridgeMiddleware, metrics=state.metrics, max_body_bytes=settings.max_request_bytes)

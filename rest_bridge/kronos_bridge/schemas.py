@@ -128,6 +128,25 @@ class ReadyBody(BaseModel):
     device: str | None = None
 
 
+class IndexLinks(BaseModel):
+    docs: str = Field(description="This API's docs page (Swagger UI)")
+    openapi: str = Field(description="The OpenAPI document")
+    healthz: str
+    readyz: str
+    metrics: str
+    models: str = Field(description="The model served (needs credentials)")
+
+
+class IndexBody(BaseModel):
+    """What answers here: the root (``/``) and ``/v1`` index."""
+
+    name: str
+    version: str = Field(description="The kronos-serve package version")
+    api_version: str = Field(description="The REST API version, the path prefix (v1)")
+    grpc_service: str = Field(description="The gRPC service the API is a bridge to")
+    links: IndexLinks
+
+
 _SCALARS: dict[int, type] = {
     FieldDescriptor.CPPTYPE_INT32: int,
     FieldDescriptor.CPPTYPE_INT64: int,

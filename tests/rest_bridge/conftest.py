@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from kronos_bridge.server import HttpServer
 from kronos_server.app import build_bridge_app
 from tests.servers import RunningServer, start_server
 
@@ -48,3 +49,21 @@ def bridge(tmp: Path, **overrides: Any) -> Iterator[Bridged]:
 def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
     with bridge(tmp_path_factory.mktemp("bridge")) as b:
         yield b
+
+
+@contextmanager
+def served_over_http(tmp: Path, **overrides: Any) -> Iterator[tuple[RunningServer, int]]:
+    """A server and the in-process app on real uvicorn (127.0.0.1, a free port): (server, port)."""
+    token = secrets.token_urlsafe(16)
+    running = start_server(tmp, bridge_token=token, **overrides)
+    try:
+        app = build_bridge_app(running.settings, running.server, token)
+        assert app is not None
+        http = HttpServer(app, "127.0.0.1", 0, grace=1)
+        port = running.call(http.start())
+        try:
+            yield running, port
+        finally:
+            running.call(http.stop())
+    finally:
+        running.stop()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kronos.v1 import predictor_pb2 as pb
-from kronos_bridge.routes.responses import errors
+from kronos_bridge.routes.responses import CREDENTIALS, errors
 from kronos_bridge.schemas import ModelsBody
 from kronos_bridge.state import Bridge, Info
 from kronos_bridge.translate import message_to_json
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
     "/models",
     response_model=None,
     responses={200: {"model": ModelsBody}, **errors(401, 403, 429, 503)},
+    openapi_extra=CREDENTIALS,
 )
 async def models(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
     """The model served: names, content-hash versions, dimensions, limits and defaults."""

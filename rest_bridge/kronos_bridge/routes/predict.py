@@ -18,7 +18,7 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_bridge import translate
 from kronos_bridge.errors import HttpError, bad_request, invalid, item_error, item_error_body, too_large
 from kronos_bridge.middleware import ClientGone
-from kronos_bridge.routes.responses import errors
+from kronos_bridge.routes.responses import CREDENTIALS, errors
 from kronos_bridge.schemas import BatchItemError, PredictResponseBody
 from kronos_bridge.state import Bridge, Info
 from kronos_server.errors import InvalidInputError
@@ -86,7 +86,7 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
     "/single",
     response_model=None,
     responses={200: {"model": PredictResponseBody}, **ERRORS},
-    openapi_extra=_body("PredictRequestBody"),
+    openapi_extra={**_body("PredictRequestBody"), **CREDENTIALS},
 )
 async def predict_single(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
     """Forecast one series."""
@@ -132,7 +132,7 @@ def _series_id(item: object, position: int) -> str:
         },
         **ERRORS,
     },
-    openapi_extra=_body("BatchRequestBody"),
+    openapi_extra={**_body("BatchRequestBody"), **CREDENTIALS},
 )
 async def predict_batch(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
     """Forecast many series, each with its own settings; an item that fails has its error in its slot."""

@@ -1,4 +1,5 @@
-"""The documented error answers of the routes (every one has the same body)."""
+"""What the routes document alike: the error answers (every one has the same body) and the
+credentials the calls to the gRPC service need."""
 
 from __future__ import annotations
 
@@ -23,3 +24,22 @@ _WHY = {
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _WHY[status]} for status in statuses}
+
+
+# components.securitySchemes of the document (app._openapi adds them): the two headers the
+# gRPC service checks, forwarded by the bridge as metadata
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "containerName": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Container-Name",
+        "description": "The calling container's name (the NAME of `kronos-serve keys add NAME`)",
+    },
+    "bearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The container's key: Authorization: Bearer <key>",
+    },
+}
+# openapi_extra of a route that needs credentials: one requirement naming both schemes (AND)
+CREDENTIALS: dict[str, Any] = {"security": [{name: [] for name in SECURITY_SCHEMES}]}
