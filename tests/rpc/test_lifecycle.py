@@ -124,6 +124,22 @@ def test_drain_delay_reports_not_ready_while_still_serving(tmp_path: Path) -> No
         process.stop()
 
 
+def test_a_second_signal_ends_the_drain_delay(tmp_path: Path) -> None:
+    process = Process(tmp_path, KRONOS_DRAIN_DELAY="60")
+    try:
+        process.wait_ready()
+        base = f"http://127.0.0.1:{process.port('HTTP')}"
+        process.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _readyz(base) != 503:
+            assert time.monotonic() < deadline, "readyz never answered 503 after SIGTERM"
+            time.sleep(0.02)
+        process.signal(signal.SIGINT)
+        assert process.proc.wait(10) == 0  # not the 60 s
+    finally:
+        process.stop()
+
+
 def test_without_drain_delay_an_idle_server_closes_at_once(tmp_path: Path) -> None:
     process = Process(tmp_path)
     try:
@@ -142,7 +158,7 @@ def test_without_drain_delay_an_idle_server_closes_at_once(tmp_path: Path) -> No
 def test_missing_model_directory_fails_start_up_clearly(tmp_path: Path) -> None:
     p = Process(tmp_path, KRONOS_MODEL_PATH=str(tmp_path / "nowhere"))
     try:
-        assert p.proc.wait(60) == 1
+        assert p.proc.wait(60) == 2  # a caller's mistake (README: exit status 2)
         text = "".join(p.lines)
         assert "does not exist" in text and "nowhere" in text
     finally:
