@@ -74,3 +74,15 @@ def test_bad_zone_names(name: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         calendar.zone(name)
     assert info.value.field == "timezone"
+
+
+def test_the_offset_crosses_the_rest_bridge_and_grpc() -> None:
+    from kronos_bridge.translate import request_to_pb
+    from kronos_server.rpc.convert import series_from_pb
+
+    translated = request_to_pb(body([f"2024-06-18T09:{m}:00+08:00" for m in (30, 35, 40)]))
+    assert translated.timezone == "+08:00" and translated.message.timezone == "+08:00"
+    # the gRPC side reads the offset zone back: same calendar features as Asia/Shanghai
+    prepared = prepare(series_from_pb(translated.message), Limits())
+    assert prepared.timezone == "+08:00"
+    assert prepared.x_stamps[0].tolist() == [30, 9, 1, 18, 6]
