@@ -574,8 +574,11 @@ def test_the_drain_fits_in_the_termination_grace(rendered: Rendered) -> None:
     pre_stop = rendered.container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     sleep = float(pre_stop[1])
-    # SIGTERM comes after the preStop hook; the server then drains for up to shutdown_grace
-    assert pod["terminationGracePeriodSeconds"] >= sleep + settings.shutdown_grace + 5
+    # SIGTERM comes after the preStop hook; the server then reports not ready for drain_delay
+    # while still serving, and drains for up to shutdown_grace
+    assert settings.drain_delay > 0
+    budget = sleep + settings.drain_delay + settings.shutdown_grace + 5
+    assert pod["terminationGracePeriodSeconds"] >= budget
     # and no call admitted before SIGTERM can outlive the drain
     assert settings.shutdown_grace >= settings.inference_timeout
     strategy = rendered.one("Deployment")["spec"]["strategy"]
