@@ -11,6 +11,7 @@ import importlib
 import itertools
 import re
 import statistics
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -103,6 +104,14 @@ def _exchange(code: str, first: datetime, span: timedelta) -> Any:
 
 
 def _by_sessions(last: datetime, n: int, step: timedelta, code: str) -> list[datetime]:
+    # exchange_calendars' own use of pandas raises deprecation warnings on a CLI user's stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return _sessions(last, n, step, code)
+
+
+def _sessions(last: datetime, n: int, step: timedelta, code: str) -> list[datetime]:
     pd: Any = importlib.import_module("pandas")  # installed with exchange_calendars
 
     tz = last.tzinfo

@@ -118,7 +118,8 @@ def test_offset_timestamps_come_back_with_their_offset(
 
 
 def daily(start: date, n: int) -> list[str]:
-    out, day = [], start
+    out: list[str] = []
+    day = start
     while len(out) < n:
         if day.weekday() < 5:
             out.append(day.isoformat())

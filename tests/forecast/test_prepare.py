@@ -326,3 +326,19 @@ def test_normalised_input_is_clipped() -> None:
     prepared = prepare(series, LIMITS)
     assert prepared.x_norm.dtype == np.float32
     assert float(np.abs(prepared.x_norm).max()) <= LIMITS.clip
+
+
+def test_volume_and_amount_are_never_negative_and_zero_without_input_volume() -> None:
+    from kronos_server.forecast.prepare import denormalize
+
+    mean = np.array([10, 11, 9, 10, 500, 5000], dtype=np.float32)
+    std = np.array([1, 1, 1, 1, 100, 1000], dtype=np.float32)
+    z = np.full((3, 6), -5.5, dtype=np.float32)  # far below the history's volumes
+    out = denormalize(z, mean, std)
+    assert (out[:, 4:] == 0).all() and (out[:, :4] < mean[:4]).all()
+    # no volume in the history: its statistics are all 0, and z * (0 + 1e-5) would be noise
+    mean[4:], std[4:] = 0, 0
+    noisy = np.random.default_rng(0).normal(0, 1, (2, 4, 6)).astype(np.float32)
+    out = denormalize(noisy, mean, std)
+    assert (out[..., 4:] == 0).all()
+    np.testing.assert_allclose(out[..., :4], noisy[..., :4] * (std[:4] + 1e-5) + mean[:4], rtol=1e-6)
