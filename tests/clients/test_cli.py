@@ -295,7 +295,8 @@ def test_predict_freq_b_continues_friday_with_monday(
     from datetime import datetime, timedelta
 
     rows = CSV.read_text().strip().splitlines()[-40:]
-    days, day = [], datetime(2024, 5, 13)
+    days: list[str] = []
+    day = datetime(2024, 5, 13)
     while len(days) < len(rows):
         if day.weekday() < 5:
             days.append(day.date().isoformat())
