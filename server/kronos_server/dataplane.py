@@ -88,11 +88,12 @@ class Dataplane:
         stream: bool = False,
         request_id: str | None = None,
     ) -> Ticket:
-        """Validate and enqueue; raises InvalidInputError (also for a request estimated to run far
-        past its deadline) / OverloadedError / UnavailableError at once."""
+        """Validate and enqueue; raises InvalidInputError (also for a unary request estimated to
+        run far past its deadline) / OverloadedError / UnavailableError at once."""
         prepared = prepare(series, self.limits)
         limit = self._timeout(timeout)
-        refuse_past_deadline(self.engine.estimate(prepared), limit, prepared)  # long horizons
+        if not stream:  # a stream delivers its steps as they exist: worth running to the deadline
+            refuse_past_deadline(self.engine.estimate(prepared), limit, prepared)
         return self.engine.submit(prepared, timeout=limit, stream=stream, request_id=request_id)
 
     async def _await(self, ticket: Ticket, timeout: float | None) -> Forecast:

@@ -205,7 +205,7 @@ def test_inference_timeout_is_504(tmp_path: Path) -> None:
 
 def test_client_going_away_cancels_the_call_and_frees_the_engine(tmp_path: Path) -> None:
     """Through real uvicorn: the bridge notices the disconnect and cancels its gRPC call."""
-    with _heavy(tmp_path) as b:
+    with _heavy(tmp_path, inference_timeout=3600) as b:  # long enough to admit the long request
         running = b.running
         dp = running.server.dataplane
         assert dp is not None

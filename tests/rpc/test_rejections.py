@@ -257,7 +257,8 @@ def test_inference_timeout_setting_applies(tmp_path: Path) -> None:
 
 
 def test_client_cancel_frees_engine_rows(tmp_path: Path) -> None:
-    running = _heavy(tmp_path)
+    # a deadline the long request fits in, so that it is admitted (not refused as too long)
+    running = _heavy(tmp_path, inference_timeout=3600)
     try:
         stub = _stub(running)
         future = stub.PredictSingle.future(_long(), metadata=running.auth_metadata)

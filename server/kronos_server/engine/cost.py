@@ -130,7 +130,7 @@ class CostModel:
 # estimate may be off on a busy machine, and refusing a request that would have finished is
 # worse than a late timeout. Under MIN_REFUSED_DEADLINE the wait a refusal saves is short and
 # the estimate is as noisy as the deadline itself, so such calls simply time out.
-DEADLINE_MARGIN = 1.5
+DEADLINE_MARGIN = 2.0
 MIN_REFUSED_DEADLINE = 1.0
 
 
