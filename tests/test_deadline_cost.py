@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,7 +25,7 @@ from tests.rpc.helpers import request
 from tests.servers import RunningServer, start_server
 
 TIMEOUT = 2.0  # KRONOS_INFERENCE_TIMEOUT of these servers
-EMBEDDED = {
+EMBEDDED: dict[str, Any] = {
     "model_path": DEFAULT_MODEL_DIR / "predictor",
     "tokenizer_path": DEFAULT_MODEL_DIR / "tokenizer",
     "max_context": 128,
