@@ -5,7 +5,7 @@ import warnings
 
 from kronos.v1 import predictor_pb2 as kronos_dot_v1_dot_predictor__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -71,7 +71,8 @@ class KronosPredictorServicer:
     def PredictBatch(self, request, context):
         """Forecast many series in one call. Each series has its own history length, horizon
         and sampling settings; results come back in request order, and a series that fails
-        reports its error in its own slot without failing the others.
+        reports its error in its own slot without failing the others. When the server is too
+        busy to admit any of the series, the call fails RESOURCE_EXHAUSTED with retry-after.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
