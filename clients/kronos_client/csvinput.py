@@ -107,9 +107,13 @@ def read_candles(source: str | Path | TextIO, *, tail: int | None = None) -> Can
     return table
 
 
-def read_timestamps(source: str | Path | TextIO) -> list[str]:
-    """Timestamps from a file: one ISO 8601 value per line, or a CSV with a timestamp column."""
-    header, rows = read_rows(source)
+def read_timestamps(source: str | Path | TextIO, field: str = "--prediction-timestamps") -> list[str]:
+    """Timestamps from a file: one ISO 8601 value per line, or a CSV with a timestamp column.
+    Errors name ``field`` (the flag that gave the file)."""
+    try:
+        header, rows = read_rows(source)
+    except CsvError as exc:
+        raise CsvError(field, exc.message.removeprefix(f"{exc.field}: ")) from None
     names = [name.strip().lower() for name in header]
     if any(name in TIME_COLUMNS for name in names):
         stamp_index = time_column(header)
@@ -119,8 +123,8 @@ def read_timestamps(source: str | Path | TextIO) -> list[str]:
     out = []
     for line, cells in body:
         if len(cells) <= stamp_index or not cells[stamp_index].strip():
-            raise CsvError("prediction_timestamps", f"line {line}: no timestamp")
+            raise CsvError(field, f"line {line}: no timestamp")
         out.append(cells[stamp_index].strip())
     if not out:
-        raise CsvError("prediction_timestamps", "the file holds no timestamps")
+        raise CsvError(field, "the file holds no timestamps")
     return out

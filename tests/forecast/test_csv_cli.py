@@ -188,3 +188,16 @@ def test_prediction_timestamps_do_not_mix_with_freq(
     argv = ["--csv", "x.csv", "--prediction-timestamps", str(future), "--freq", "B"]
     code, err = cli_error(capsys, *argv)
     assert code == 2 and "--prediction-timestamps" in err
+
+
+@pytest.mark.parametrize("text", [None, ""])
+def test_a_bad_prediction_timestamps_file_exits_2_naming_the_flag(
+    text: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    future = tmp_path / "future.txt"
+    if text is not None:
+        future.write_text(text)
+    path = write_csv(tmp_path / "x.csv")
+    code, err = cli_error(capsys, "--csv", str(path), "--prediction-timestamps", str(future))
+    assert code == 2
+    assert err.startswith("error: --prediction-timestamps: "), err

@@ -43,5 +43,4 @@ def prediction_timestamps_file(path: str) -> list[str]:
     try:
         return read_timestamps(path)
     except CsvError as exc:
-        field = "--prediction-timestamps" if exc.field == "csv" else exc.field
-        raise InvalidInputError(exc.message.replace("csv:", f"{field}:", 1), field=field) from None
+        raise InvalidInputError(exc.message, field=exc.field) from None
