@@ -38,17 +38,21 @@ help:
 	@echo "make clean             remove caches and build outputs (keeps .venv)"
 	@echo "make help              this list"
 
-# torch first, pinned: pip then takes the local CPU wheel instead of resolving a CUDA build
-$(RUNTIME): pyproject.toml
+# torch first, pinned: pip then takes the local CPU wheel instead of resolving a CUDA build;
+# the runtime set for run / forecast-sample / train-default, the dev extras for everything else
+TORCH := torch==2.13.0
+define install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install -e '$(1)'
+endef
+
+$(RUNTIME): pyproject.toml
+	$(call install,.)
 	touch $@
 
 $(DEV): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(call install,.[dev])
 	touch $(RUNTIME) $@
 
 # generated stubs are committed; this file target regenerates them only when the proto changes
