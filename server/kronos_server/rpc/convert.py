@@ -7,27 +7,10 @@ import numpy as np
 from kronos.v1 import predictor_pb2 as pb
 from kronos_server.dataplane import ModelInfo
 from kronos_server.errors import InvalidInputError, KronosError
+from kronos_server.forecast.fields import proto_path as proto_field
 from kronos_server.forecast.types import FEATURES, Forecast, SamplingParams, SeriesInput, StepUpdate
 
 NS_PER_MS = 1_000_000
-
-# domain field roots -> where they live in PredictRequest
-_PROTO_PATHS = {
-    **{name: f"history.{name}" for name in (*FEATURES, "timestamps")},
-    "timestamps": "history.timestamps_ms",
-    **{
-        name: f"sampling.{name}"
-        for name in ("temperature", "top_k", "top_p", "sample_count", "seed", "quantiles")
-    },
-    "prediction_timestamps": "prediction_timestamps_ms",
-}
-
-
-def proto_field(field: str) -> str:
-    """A domain field name ("close[17]", "top_p") as its PredictRequest path."""
-    root, bracket, rest = field.partition("[")
-    return _PROTO_PATHS.get(root, root) + bracket + rest
-
 
 # epoch milliseconds whose nanoseconds fit int64 (the years 1677-2262); outside, the
 # conversion would wrap around silently

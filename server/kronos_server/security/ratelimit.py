@@ -93,14 +93,15 @@ class Decision:
     reset_after: float  # until the bucket is full again
     limit: int  # the bucket's capacity, for RateLimit-style headers
 
-    def error(self) -> RateLimitedError:
-        """The error a transport raises for a refused decision."""
+    def error(self, container: str | None = None) -> RateLimitedError:
+        """The error a transport raises for ``container``'s refused decision."""
         return RateLimitedError(
             f"rate limit exceeded ({self.limit} calls per window); retry in {self.retry_after:.2f}s",
             retry_after=self.retry_after,
             limit=self.limit,
             remaining=self.remaining,
             reset=self.reset_after,
+            container=container,
         )
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 from grpc.aio import ServicerContext
 from loguru import logger
 
@@ -15,6 +14,7 @@ from kronos_server.errors import KronosError, PermissionDeniedError, Unauthentic
 from kronos_server.observability.metrics import Metrics
 from kronos_server.rpc import context as call
 from kronos_server.rpc.interceptors.base import ScopeInterceptor, metadata
+from kronos_server.rpc.status import abort
 from kronos_server.security.auth import Authenticator, Identity
 
 CREDENTIAL_METADATA = ("x-container-name", "authorization")
@@ -79,8 +79,7 @@ class AuthInterceptor(ScopeInterceptor):
             self.metrics.security_events.labels("blocked" if denied else "unauthorized", label).inc()
             # never log the authorization value; the claimed name only when configured
             logger.bind(container=label).warning("{} call refused: {}", state.method, exc.message)
-            await context.abort(grpc.StatusCode[exc.code], exc.message)
-            raise  # unreachable: abort raises
+            await abort(context, exc)
         state.container = identity.container
         state.identity = identity
         with logger.contextualize(container=identity.container):

@@ -11,14 +11,10 @@ import grpc
 from grpc.aio import ServicerContext
 from loguru import logger
 
-from kronos_server.errors import KronosError, OverloadedError
-from kronos_server.observability.metrics import STATUS_BY_CODE
+from kronos_server.errors import InternalError, KronosError
 from kronos_server.rpc import context as call
-from kronos_server.rpc.convert import proto_field
 from kronos_server.rpc.interceptors.base import ScopeInterceptor
-
-GENERIC_INTERNAL = "internal error; the server logged the details"
-OVERLOAD_RETRY_AFTER_S = "1"
+from kronos_server.rpc.status import GENERIC_INTERNAL, abort
 
 
 def deadline_slack(budget: float) -> float:
@@ -45,25 +41,15 @@ class ErrorsInterceptor(ScopeInterceptor):
                 state.outcome = "timeout"
             raise
         except KronosError as exc:
-            code = grpc.StatusCode[exc.code]
-            trailers: list[tuple[str, str]] = []
-            if exc.field:
-                trailers.append(("kronos-error-field", proto_field(exc.field)))
-            if isinstance(exc, OverloadedError):
-                trailers.append(("retry-after", OVERLOAD_RETRY_AFTER_S))
-            message = exc.message
-            if exc.code == "INTERNAL":
+            if exc.cause.name == "internal":
                 logger.opt(exception=exc).error("internal error")
-                message = GENERIC_INTERNAL
             if state is not None and state.outcome is None:
-                state.outcome = STATUS_BY_CODE.get(exc.code, "error")
-            if trailers:
-                context.set_trailing_metadata(tuple(trailers))
-            await context.abort(code, message)
+                state.outcome = exc.cause.outcome
+            await abort(context, exc)
         except grpc.aio.AbortError:
             raise
         except Exception:
             logger.exception("unhandled error")
             if state is not None:
                 state.outcome = "error"
-            await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL)
+            await abort(context, InternalError(GENERIC_INTERNAL))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 from grpc.aio import ServicerContext
 from loguru import logger
 
@@ -15,6 +13,7 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_server.observability.metrics import Metrics
 from kronos_server.rpc import context as call
 from kronos_server.rpc.interceptors.base import ScopeInterceptor
+from kronos_server.rpc.status import abort
 from kronos_server.security.ratelimit import RateLimiter
 
 
@@ -36,15 +35,7 @@ class RateLimitInterceptor(ScopeInterceptor):
             if not decision.allowed:
                 state.outcome = "rate_limited"
                 self.metrics.rate_limit_hits.labels(identity.container).inc()
-                context.set_trailing_metadata(
-                    (
-                        ("retry-after", str(max(1, math.ceil(decision.retry_after)))),
-                        ("x-ratelimit-limit", str(decision.limit)),
-                        ("x-ratelimit-remaining", str(decision.remaining)),
-                        ("x-ratelimit-reset", str(math.ceil(decision.reset_after))),
-                    )
-                )
-                error = decision.error()
+                error = decision.error(identity.container)
                 logger.warning("rate limit hit: {}", error.message)
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, error.message)
+                await abort(context, error)
         yield

@@ -19,11 +19,11 @@ from grpc.aio import ServicerContext
 from loguru import logger
 
 from kronos.v1 import predictor_pb2 as pb
+from kronos_server.errors import InvalidInputError, TooLargeError
 from kronos_server.observability.metrics import Metrics
 from kronos_server.rpc import context as call
 from kronos_server.rpc.interceptors.base import ScopeInterceptor
-
-ERROR_FIELD_TRAILER = "kronos-error-field"
+from kronos_server.rpc.status import abort
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,19 @@ class SizeInterceptor(ScopeInterceptor):
         self.max_request_bytes = max_request_bytes
         self.max_batch_items = max_batch_items
 
-    def problem(self, request: Any) -> str | None:
+    def problem(self, request: Any) -> TooLargeError | None:
         size = request.ByteSize()
         if size > self.max_request_bytes:
-            return f"request is {size} bytes; the limit is {self.max_request_bytes} bytes"
+            return TooLargeError(
+                f"request is {size} bytes; the limit is {self.max_request_bytes} bytes",
+                details={"limit_bytes": self.max_request_bytes},
+            )
         if isinstance(request, pb.PredictBatchRequest) and len(request.items) > self.max_batch_items:
-            return f"items: {len(request.items)} series in one batch; the limit is {self.max_batch_items}"
+            return TooLargeError(
+                f"items: {len(request.items)} series in one batch; the limit is {self.max_batch_items}",
+                field="items",
+                details={"limit_items": self.max_batch_items},
+            )
         return None
 
     async def intercept_service(
@@ -79,8 +86,7 @@ class SizeInterceptor(ScopeInterceptor):
             if state is not None:
                 state.outcome = "invalid"
             logger.warning("undecodable request: {}", request.message)
-            context.set_trailing_metadata(((ERROR_FIELD_TRAILER, "request"),))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            await abort(context, InvalidInputError(request.message, field="request"))
         problem = self.problem(request)
         if problem is not None:
             state = call.current()
@@ -88,6 +94,6 @@ class SizeInterceptor(ScopeInterceptor):
             if state is not None:
                 state.outcome = "too_large"
             self.metrics.size_rejections.labels(container).inc()
-            logger.warning("request too large: {}", problem)
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, problem)
+            logger.warning("request too large: {}", problem.message)
+            await abort(context, problem)
         yield
