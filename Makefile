@@ -55,12 +55,14 @@ $(DEV): pyproject.toml
 	$(call install,.[dev])
 	touch $(RUNTIME) $@
 
-# generated stubs are committed; this file target regenerates them only when the proto changes
+# generated stubs are committed; this file target regenerates them only when the proto changes.
+# They live in the client's tree (clients/kronos/v1, import name kronos.v1), which the server, the
+# bridge and the client all import, so the client distribution ships them without server code
 PROTO := protos/kronos/v1/predictor.proto
-GEN := server/kronos/v1/predictor_pb2.py
+GEN := clients/kronos/v1/predictor_pb2.py
 $(GEN): $(PROTO) | $(DEV)
-	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=server --pyi_out=server \
-		--grpc_python_out=server $(PROTO)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=clients --pyi_out=clients \
+		--grpc_python_out=clients $(PROTO)
 
 protos: $(GEN)
 

@@ -33,7 +33,7 @@ def test_generated_descriptor_matches_proto(tmp_path: Path) -> None:
         for field in message.field:
             field.ClearField("json_name")
     committed = descriptor_pb2.FileDescriptorProto.FromString(predictor_pb2.DESCRIPTOR.serialized_pb)
-    assert committed == fresh, "stubs are stale: run `make protos` and commit server/kronos/v1"
+    assert committed == fresh, "stubs are stale: run `make protos` and commit clients/kronos/v1"
 
 
 def test_service_methods_are_the_contract() -> None:
