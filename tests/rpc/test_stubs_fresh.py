@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from google.protobuf import descriptor_pb2
 
 from kronos.v1 import predictor_pb2
@@ -59,3 +62,49 @@ def test_every_field_is_documented() -> None:
         if field.match(line) and not lines[i - 1].strip().startswith("//")
     ]
     assert not undocumented, undocumented
+
+
+def test_every_language_gets_its_package_from_the_proto() -> None:
+    """The usual file options are set, so no language needs a mapping flag (protos/README.md)."""
+    options = predictor_pb2.DESCRIPTOR.GetOptions()
+    import_path, _, go_name = options.go_package.partition(";")
+    assert import_path.endswith("/kronos/v1") and go_name == "kronosv1"
+    assert options.java_package.endswith(".kronos.v1") and options.java_multiple_files
+    assert options.java_outer_classname == "PredictorProto"
+    assert options.csharp_namespace == "Kronos.V1"
+    assert options.php_namespace == "Kronos\\V1"
+    assert options.ruby_package == "Kronos::V1"
+    assert len(options.objc_class_prefix) >= 3
+
+
+# Debian's protoc-gen-go and protoc-gen-go-grpc packages (CI installs them in .ci/run)
+GO_PLUGINS = {name: shutil.which(f"protoc-gen-{name}") for name in ("go", "go-grpc")}
+
+
+@pytest.mark.skipif(
+    None in GO_PLUGINS.values() and not os.environ.get("CI"),
+    reason="the Go plugins are not installed (apt-get install protoc-gen-go protoc-gen-go-grpc)",
+)
+def test_protoc_gen_go_accepts_the_proto_without_mapping_flags(tmp_path: Path) -> None:
+    """What a Go user runs first; without go_package protoc-gen-go refuses the file."""
+    plugins = [f"--plugin=protoc-gen-{name}={path}" for name, path in GO_PLUGINS.items()]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(ROOT / "protos"),
+            *plugins,
+            f"--go_out={tmp_path}",
+            f"--go-grpc_out={tmp_path}",
+            "kronos/v1/predictor.proto",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    import_path = predictor_pb2.DESCRIPTOR.GetOptions().go_package.partition(";")[0]
+    generated = tmp_path / import_path
+    for name in ("predictor.pb.go", "predictor_grpc.pb.go"):
+        assert "\npackage kronosv1\n" in (generated / name).read_text(), name
