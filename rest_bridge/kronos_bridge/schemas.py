@@ -1,6 +1,6 @@
 """The JSON bodies of the /v1 API as pydantic models, for the OpenAPI document.
 
-Requests are parsed by :mod:`kronos_server.forecast.legacy_json` (the one parser of the
+Requests are parsed by :mod:`kronos_server.forecast.json_codec` (the one parser of the
 legacy shape, shared with the CLI), not by these models; ``tests/rest_bridge`` checks that
 both name the same fields and that every field maps onto the proto (translate.FIELD_MAP).
 The model-info body is derived from the ``ModelInfo`` message itself.

@@ -1,6 +1,6 @@
 """JSON <-> protobuf for the /v1 API. Shapes only: the gRPC service validates values.
 
-The request JSON is parsed by :func:`kronos_server.forecast.legacy_json.series_from_request`
+The request JSON is parsed by :func:`kronos_server.forecast.json_codec.series_from_request`
 (the parser the CLI uses too), then packed into a ``PredictRequest``; the answer is
 unpacked into a ``Forecast`` and encoded by ``forecast_to_response``, so the REST shape
 is the legacy one by construction. :data:`FIELD_MAP` is the explicit REST <-> proto field
@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos_server.errors import InvalidInputError
-from kronos_server.forecast.legacy_json import forecast_to_response, series_from_request
+from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
 from kronos_server.forecast.types import FEATURES, Forecast, SeriesInput
 
 NS_PER_MS = 1_000_000

@@ -52,7 +52,7 @@ def _positive_int(text: str) -> int:
 
 
 def _quantiles(text: str) -> tuple[float, ...]:
-    from kronos_server.forecast.legacy_json import quantiles_from_text
+    from kronos_server.forecast.csv_input import quantiles_from_text
 
     try:
         return quantiles_from_text(text)
@@ -325,7 +325,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _read_request(path: str) -> SeriesInput:
-    from kronos_server.forecast.legacy_json import series_from_request
+    from kronos_server.forecast.json_codec import series_from_request
 
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -340,7 +340,7 @@ def _read_request(path: str) -> SeriesInput:
 
 def _series(args: argparse.Namespace) -> SeriesInput:
     from kronos_server.forecast.continuation import continue_series, prediction_timestamps_file
-    from kronos_server.forecast.legacy_json import series_from_csv
+    from kronos_server.forecast.csv_input import series_from_csv
     from kronos_server.forecast.types import SamplingParams
 
     if args.request is not None:
@@ -381,7 +381,7 @@ def _series(args: argparse.Namespace) -> SeriesInput:
 async def forecast_once(settings: Settings, series: SeriesInput) -> dict[str, Any]:
     """Open the dataplane, forecast one series, close it; the legacy JSON response."""
     from kronos_server.dataplane import open_dataplane
-    from kronos_server.forecast.legacy_json import forecast_to_response
+    from kronos_server.forecast.json_codec import forecast_to_response
 
     dataplane = open_dataplane(settings)
     try:
@@ -394,7 +394,7 @@ async def forecast_once(settings: Settings, series: SeriesInput) -> dict[str, An
 
 
 def _cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
-    from kronos_server.forecast.legacy_json import relabel
+    from kronos_server.forecast.json_codec import relabel
 
     _check_checkpoint_dirs(args, settings)
     series = _series(args)

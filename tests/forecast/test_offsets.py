@@ -7,7 +7,7 @@ import pytest
 
 from kronos_server.errors import InvalidInputError
 from kronos_server.forecast import calendar
-from kronos_server.forecast.legacy_json import series_from_request
+from kronos_server.forecast.json_codec import series_from_request
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import prepare
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from kronos.v1 import predictor_pb2 as pb
 from kronos_bridge import schemas
 from kronos_bridge.translate import FIELD_MAP
-from kronos_server.forecast import legacy_json
+from kronos_server.forecast import json_codec
 
 
 def proto_paths(descriptor: Descriptor, prefix: str = "") -> set[str]:
@@ -69,9 +69,9 @@ def test_every_rest_field_is_mapped_and_the_reverse() -> None:
 
 def test_the_documented_schema_is_the_parsed_one() -> None:
     """schemas.py documents exactly the keys the legacy parser accepts."""
-    assert set(schemas.PredictRequestBody.model_fields) == legacy_json.REQUEST_KEYS
-    assert set(schemas.Candle.model_fields) == legacy_json.CANDLE_KEYS
-    assert set(schemas.Overrides.model_fields) == legacy_json.OVERRIDE_KEYS
+    assert set(schemas.PredictRequestBody.model_fields) == json_codec.REQUEST_KEYS
+    assert set(schemas.Candle.model_fields) == json_codec.CANDLE_KEYS
+    assert set(schemas.Overrides.model_fields) == json_codec.OVERRIDE_KEYS
 
 
 def test_the_mapping_is_one_to_one() -> None:

@@ -1,4 +1,4 @@
-"""The JSON shape of the service we replace (and of the REST bridge), and CSV input.
+"""The JSON codec: the request and response shape of the service we replace (and of REST).
 
 Request::
 
@@ -19,12 +19,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
-from kronos_client.csvinput import CsvError, read_candles
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast import calendar
 from kronos_server.forecast.types import FEATURES, PRICE_FIELDS, Forecast, SamplingParams, SeriesInput
@@ -279,50 +277,3 @@ def forecast_to_response(forecast: Forecast, *, model_version: str, tokenizer_ve
             {"q": q, "prediction": _rows(stamps, forecast.quantiles[q])} for q in sorted(forecast.quantiles)
         ]
     return out
-
-
-def series_from_csv(
-    source: str | Path | TextIO,
-    *,
-    series_id: str | None = None,
-    pred_len: int | None = None,
-    timezone: str | None = None,
-    sampling: SamplingParams | None = None,
-    tail: int | None = None,
-    prediction_timestamps: list[str] | None = None,
-) -> SeriesInput:
-    """Read candles with the client's CSV reader (:func:`kronos_client.csvinput.read_candles`:
-    a timestamp column, open, high, low, close, optional volume and amount). ``tail`` keeps
-    only the last N rows; field names in errors index the rows kept."""
-    try:
-        table = read_candles(source, tail=tail)
-    except CsvError as exc:
-        raise InvalidInputError(exc.message, field=exc.field) from None
-    if series_id is None and isinstance(source, str | Path):
-        series_id = Path(source).stem
-    stamps, tz = calendar.parse_series_timestamps(table.timestamps, timezone, "timestamps")
-    future = None
-    if prediction_timestamps is not None:
-        future = calendar.parse_timestamps(prediction_timestamps, tz or "UTC", "prediction_timestamps")
-    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in table.columns.items()}
-    return SeriesInput(
-        series_id=series_id or DEFAULT_SERIES_ID,
-        timestamps=stamps,
-        prediction_timestamps=future,
-        pred_len=pred_len,
-        timezone=tz,
-        sampling=sampling or SamplingParams(),
-        **arrays,
-    )
-
-
-def quantiles_from_text(text: str) -> tuple[float, ...]:
-    """'0.1,0.5,0.9' -> (0.1, 0.5, 0.9); ranges are checked later with the other settings."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    out = []
-    for i, part in enumerate(parts):
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise _bad(f"quantiles[{i}]", f"not a number: {part!r}") from None
-    return tuple(out)
