@@ -104,7 +104,7 @@ def test_settings_are_immutable() -> None:
 
 def test_every_setting_has_the_readme_meaning_as_its_description() -> None:
     """One table: the help text (the field's description) says what the README's table says."""
-    from tests.test_readme import documented
+    from tests.docs.test_readme import documented
 
     def plain(markdown: str) -> str:
         return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "").strip()

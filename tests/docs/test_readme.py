@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kronos_server.settings import Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\|\s*`(KRONOS_[A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|(.*)\|\s*$")
 
 

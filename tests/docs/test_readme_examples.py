@@ -24,7 +24,7 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from tests.rest_bridge.conftest import Bridged, bridge
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 # a body in single quotes after -d, then (for grpcurl) the target and the method
 CURL = re.compile(r"curl [^\n]*?(localhost:8000(/v1/[a-z/]+))[^\n]*?-d '(\{[^']*\})'", re.DOTALL)

@@ -11,7 +11,7 @@ import pytest
 
 from kronos_server.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "SECURITY.md"
 TEST_REF = re.compile(r"\b(tests/[\w/]+\.py)::(\w+)")
 SETTING = re.compile(r"\bKRONOS_[A-Z0-9_]+\b")
