@@ -1,35 +1,35 @@
-"""gRPC status -> HTTP response, and the one error body: {error, message, details, request_id}.
+"""A :class:`KronosError` as an HTTP response, and the one error body: {error, message, details, request_id}.
 
-The code -> HTTP status table is :data:`kronos_server.errors.HTTP_STATUS`; this module
-only adds what the code alone cannot say. RESOURCE_EXHAUSTED has three causes, told apart
-by the trailers the gRPC service sets:
-
-* rate limit (``retry-after`` and ``x-ratelimit-*``) -> 429 with Retry-After and
-  X-RateLimit-Limit / -Remaining / -Reset;
-* engine overload (``retry-after`` only) -> 503 with Retry-After: the server is busy,
-  not the caller over its quota;
-* size (neither) -> 413.
-
-UNAVAILABLE -> 503 with Retry-After. INVALID_ARGUMENT -> 422 naming the field in REST
-terms (the ``kronos-error-field`` trailer, translated). INTERNAL -> 500, generic message.
+Everything comes from the error's cause (:data:`kronos_server.errors.CAUSES`): the HTTP
+status, the ``error`` name, the outcome label. On top of it: the field in REST terms (and
+the message naming it so), Retry-After on 429 and 503 (``details.retry_after`` too), the
+X-RateLimit-Limit / -Remaining / -Reset headers of a rate limit, and a generic message for
+a real fault (500), whatever the error said. An error of a remote gRPC server is first
+decoded from its standard details (:func:`kronos_server.rpc.status.error_from_rpc`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 from starlette.responses import JSONResponse
 
-from kronos_bridge.translate import relabel_message, rest_field
-from kronos_server.errors import InvalidInputError, http_status
-from kronos_server.observability.metrics import STATUS_BY_CODE
-
-GENERIC_INTERNAL = "internal error; the server logged the details"
-DEFAULT_RETRY_AFTER_S = "1"
-ERROR_FIELD_TRAILER = "kronos-error-field"
-RATE_LIMIT_TRAILERS = ("limit", "remaining", "reset")
+from kronos_server.errors import (
+    DEFAULT_RETRY_AFTER_S,
+    KronosError,
+    MalformedRequestError,
+    RateLimitedError,
+    TooLargeError,
+    cause_of_code,
+    error_class,
+    whole_seconds,
+)
+from kronos_server.forecast.fields import domain_path, relabel_message, rest_path
+from kronos_server.rpc.status import GENERIC_INTERNAL as GENERIC_INTERNAL
+from kronos_server.rpc.status import error_from_rpc
 
 
 @dataclass
@@ -57,86 +57,69 @@ def error_response(exc: HttpError, request_id: str) -> JSONResponse:
     )
 
 
+def http_error(error: KronosError) -> HttpError:
+    """The HTTP answer to ``error``: status, body and headers, all from its cause."""
+    cause = error.cause
+    status = cause.http_status
+    message = error.message
+    details: dict[str, Any] = {k: v for k, v in error.details.items() if k != "field"}
+    headers: dict[str, str] = {}
+    field_name = error.field or error.details.get("field")
+    if isinstance(field_name, str) and field_name:
+        rest = rest_path(field_name)
+        details = {"field": rest, **details}
+        message = relabel_message(message, rest)
+    if status >= 500 and status not in (503, 504):
+        message, details = GENERIC_INTERNAL, {}  # never leak internals
+    if status in (429, 503):
+        wait = whole_seconds(error.retry_after_s or DEFAULT_RETRY_AFTER_S)
+        headers["Retry-After"] = str(wait)
+        details["retry_after"] = wait
+    if isinstance(error, RateLimitedError):
+        figures = {"limit": error.limit, "remaining": error.remaining, "reset": math.ceil(error.reset)}
+        for name, value in figures.items():
+            headers[f"X-RateLimit-{name.capitalize()}"] = str(value)
+            details[name] = value
+    return HttpError(status, cause.name, message, cause.outcome, details, headers)
+
+
 def bad_request(message: str) -> HttpError:
     """Malformed JSON (or a body that is not text at all)."""
-    return HttpError(400, "bad_request", message, "invalid")
+    return http_error(MalformedRequestError(message))
 
 
 def too_large(message: str, details: dict[str, Any]) -> HttpError:
-    return HttpError(413, "too_large", message, "too_large", details)
+    figures = {k: v for k, v in details.items() if k != "field"}
+    return http_error(TooLargeError(message, field=details.get("field"), details=figures))
 
 
-def invalid(exc: InvalidInputError) -> HttpError:
+def invalid(exc: KronosError) -> HttpError:
     """The bridge's own parse errors: already in REST vocabulary."""
-    details = dict(exc.details)
-    return HttpError(422, "invalid_argument", exc.message, "invalid", details)
+    return http_error(exc)
 
 
-def _cause(code: str, trailers: dict[str, str]) -> str | None:
-    if code != "RESOURCE_EXHAUSTED":
-        return None
-    if "x-ratelimit-limit" in trailers:
-        return "rate_limited"
-    return "overloaded" if "retry-after" in trailers else "too_large"
-
-
-def _number(text: str | None) -> int | float | str | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-
-
-def describe(
-    code: str, message: str, field_path: str, trailers: dict[str, str], cause: str | None = None
-) -> HttpError:
-    """A gRPC outcome (code name, message, error field, trailers) as an HTTP error."""
-    cause = cause or _cause(code, trailers)
-    status = http_status(code, cause)
-    error = cause or code.lower()
-    outcome = cause or STATUS_BY_CODE.get(code, "error")
-    details: dict[str, Any] = {}
-    headers: dict[str, str] = {}
-    if field_path:
-        rest = rest_field(field_path)
-        details["field"] = rest
-        message = relabel_message(message, rest)
-    if status >= 500 and status not in (503, 504):
-        message = GENERIC_INTERNAL  # never leak internals, whatever the upstream said
-    if status == 429 or status == 503:
-        headers["Retry-After"] = trailers.get("retry-after", DEFAULT_RETRY_AFTER_S)
-        details["retry_after"] = _number(headers["Retry-After"])
-    if cause == "rate_limited":
-        for name in RATE_LIMIT_TRAILERS:
-            value = trailers.get(f"x-ratelimit-{name}")
-            if value is not None:
-                headers[f"X-RateLimit-{name.capitalize()}"] = value
-                details[name] = _number(value)
-    return HttpError(status, error, message, outcome, details, headers)
-
-
-def from_rpc_error(err: grpc.aio.AioRpcError) -> HttpError:
-    trailers: dict[str, str] = {}
-    for key, value in err.trailing_metadata() or ():
-        if isinstance(value, str):
-            trailers[key.lower()] = value
-    code = err.code().name if err.code() is not None else "UNKNOWN"
-    return describe(code, err.details() or "", trailers.get(ERROR_FIELD_TRAILER, ""), trailers)
+def from_rpc_error(err: grpc.RpcError) -> HttpError:
+    """A remote gRPC server's error (decoded from its standard details) as the HTTP answer."""
+    return http_error(error_from_rpc(err))
 
 
 def item_error(
-    code: str, message: str, field_path: str, series_id: str | None, request_id: str
+    code: str | int, message: str, field_path: str, series_id: str | None, request_id: str
 ) -> dict[str, Any]:
-    """A failed batch item (from the service's ItemError) for its slot of the response."""
-    # rate and size limits apply to the whole call: an item can only be refused by the engine
-    cause = "overloaded" if code == "RESOURCE_EXHAUSTED" else None
-    exc = describe(code, message, field_path, {}, cause)
-    return item_error_body(exc, series_id, request_id)
+    """A failed batch item (from the service's ItemError) for its slot of the response.
+
+    Rate and size limits apply to the whole call: an item's RESOURCE_EXHAUSTED is overload.
+    """
+    name = code if isinstance(code, str) else _code_name(code)
+    error = error_class(cause_of_code(name))(message, field=domain_path(field_path) if field_path else None)
+    return item_error_body(http_error(error), series_id, request_id)
+
+
+def _code_name(value: int) -> str:
+    for status in grpc.StatusCode:
+        if status.value[0] == value:
+            return str(status.name)
+    return "UNKNOWN"
 
 
 def item_error_body(exc: HttpError, series_id: str | None, request_id: str) -> dict[str, Any]:

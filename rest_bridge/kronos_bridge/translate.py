@@ -3,14 +3,13 @@
 The request JSON is parsed by :func:`kronos_server.forecast.json_codec.series_from_request`
 (the parser the CLI uses too), then packed into a ``PredictRequest``; the answer is
 unpacked into a ``Forecast`` and encoded by ``forecast_to_response``, so the REST shape
-is the legacy one by construction. :data:`FIELD_MAP` is the explicit REST <-> proto field
-table: error fields from the gRPC service are translated back through it, and a test
-checks it against the proto descriptors both ways.
+is the legacy one by construction. :data:`FIELD_MAP` (from :mod:`kronos_server.forecast.fields`)
+is the REST <-> proto field table: error fields from the gRPC service are translated back
+through it, and a test checks it against the proto descriptors both ways.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,30 +19,18 @@ from google.protobuf.message import Message
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos_server.errors import InvalidInputError
+from kronos_server.forecast import fields
 from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
 from kronos_server.forecast.types import FEATURES, Forecast, SeriesInput
 
 NS_PER_MS = 1_000_000
 UTC = "UTC"
 
-# REST field path -> PredictRequest field path. "candles[]" is the list of candle objects,
-# whose fields are the proto's packed columns.
-FIELD_MAP: dict[str, str] = {
-    "series_id": "series_id",
-    "candles": "history",
-    **{f"candles[].{name}": f"history.{name}" for name in FEATURES},
-    "timestamps": "history.timestamps_ms",
-    "prediction_timestamps": "prediction_timestamps_ms",
-    "timezone": "timezone",
-    "overrides": "sampling",
-    "overrides.pred_len": "pred_len",
-    **{
-        f"overrides.{name}": f"sampling.{name}"
-        for name in ("temperature", "top_k", "top_p", "sample_count", "seed", "quantiles")
-    },
-}
-_REST_BY_PROTO = {proto: rest for rest, proto in FIELD_MAP.items()}
-_PATH = re.compile(r"^([^\[\]]+)(\[\d+\])?(.*)$", re.DOTALL)
+# REST field path -> PredictRequest field path: the one table in kronos_server.forecast.fields
+FIELD_MAP = fields.REST_TO_PROTO
+# an error field from the gRPC service in REST terms; a message re-headed by its REST field
+rest_field = fields.rest_from_proto
+relabel_message = fields.relabel_message
 
 
 @dataclass(frozen=True)
@@ -98,11 +85,11 @@ def _table(candles: pb.Candles) -> tuple[np.ndarray, np.ndarray]:
     return stamps, values.astype(np.float32)
 
 
-def response_to_json(msg: pb.PredictResponse, timezone: str) -> dict[str, Any]:
-    """A PredictResponse as the legacy JSON response, timestamps in the series' zone."""
+def forecast_from_pb(msg: pb.PredictResponse, timezone: str) -> Forecast:
+    """A PredictResponse as the domain's Forecast (the proto carries no zone: the request's)."""
     stamps, mean = _table(msg.forecast)
     quantiles = {q.q: _table(q.values)[1] for q in msg.quantiles}
-    forecast = Forecast(
+    return Forecast(
         series_id=msg.series_id,
         timestamps=stamps,
         timezone=timezone,
@@ -111,38 +98,15 @@ def response_to_json(msg: pb.PredictResponse, timezone: str) -> dict[str, Any]:
         sample_count=msg.sample_count,
         seed=msg.seed if msg.HasField("seed") else None,
     )
+
+
+def response_to_json(msg: pb.PredictResponse, timezone: str) -> dict[str, Any]:
+    """A PredictResponse as the legacy JSON response, timestamps in the series' zone."""
     return forecast_to_response(
-        forecast, model_version=msg.model_version, tokenizer_version=msg.tokenizer_version
+        forecast_from_pb(msg, timezone),
+        model_version=msg.model_version,
+        tokenizer_version=msg.tokenizer_version,
     )
-
-
-def rest_field(proto_path: str) -> str:
-    """A PredictRequest field path from the gRPC service in REST terms.
-
-    ``history.close[17]`` -> ``candles[17].close``, ``history.timestamps_ms[3]`` ->
-    ``timestamps[3]``, ``sampling.top_p`` -> ``overrides.top_p``; unknown paths unchanged.
-    """
-    match = _PATH.match(proto_path)
-    if match is None:
-        return proto_path
-    parts, index, after = match.group(1).split("."), match.group(2) or "", match.group(3)
-    for k in range(len(parts), 0, -1):  # the longest known prefix
-        known = _REST_BY_PROTO.get(".".join(parts[:k]))
-        if known is None:
-            continue
-        tail = "".join(f".{p}" for p in parts[k:])
-        if "[]" in known and not tail:
-            return known.replace("[]", index or "[*]", 1) + after
-        return known.replace("[]", "[*]") + tail + index + after
-    return proto_path
-
-
-def relabel_message(message: str, field: str) -> str:
-    """The service's message names the field first ("close[17]: ..."); use the REST name."""
-    head, colon, tail = message.partition(":")
-    if colon and head and " " not in head:
-        return field + colon + tail
-    return message
 
 
 def message_to_json(msg: Message) -> dict[str, Any]:

@@ -9,6 +9,7 @@ its body (:mod:`kronos_bridge.errors`). A new cause is one row here and one subc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +47,14 @@ CAUSES: dict[str, Cause] = {
         Cause("deadline_exceeded", "DEADLINE_EXCEEDED", 504, "DEADLINE_EXCEEDED", "timeout"),
         Cause("cancelled", "CANCELLED", 499, "CANCELLED", "cancelled"),
         Cause("internal", "INTERNAL", 500, "INTERNAL", "error"),
+        # codes no error of ours carries, but an upstream (or grpc itself) may answer
+        Cause("out_of_range", "OUT_OF_RANGE", 422, "OUT_OF_RANGE", "invalid"),
+        Cause("not_found", "NOT_FOUND", 404, "NOT_FOUND", "error"),
+        Cause("already_exists", "ALREADY_EXISTS", 409, "ALREADY_EXISTS", "error"),
+        Cause("aborted", "ABORTED", 409, "ABORTED", "error"),
+        Cause("unimplemented", "UNIMPLEMENTED", 501, "UNIMPLEMENTED", "error"),
+        Cause("unknown", "UNKNOWN", 500, "UNKNOWN", "error"),
+        Cause("data_loss", "DATA_LOSS", 500, "DATA_LOSS", "error"),
     )
 }
 CAUSE_BY_REASON: dict[str, Cause] = {c.reason: c for c in CAUSES.values()}
@@ -197,49 +206,31 @@ ERROR_CLASSES: dict[str, type[KronosError]] = {
 }
 
 # The cause of a bare gRPC code (an error from a server that sent no ErrorInfo, or from grpc
-# itself): RESOURCE_EXHAUSTED alone is taken as overload, the one cause an item can have.
-CAUSE_BY_CODE: dict[str, Cause] = {
-    "INVALID_ARGUMENT": CAUSES["invalid_argument"],
-    "OUT_OF_RANGE": CAUSES["invalid_argument"],
-    "UNAUTHENTICATED": CAUSES["unauthenticated"],
-    "PERMISSION_DENIED": CAUSES["permission_denied"],
-    "RESOURCE_EXHAUSTED": CAUSES["overloaded"],
-    "UNAVAILABLE": CAUSES["unavailable"],
-    "FAILED_PRECONDITION": CAUSES["failed_precondition"],
-    "DEADLINE_EXCEEDED": CAUSES["deadline_exceeded"],
-    "CANCELLED": CAUSES["cancelled"],
-}
+# itself): each code's first cause in CAUSES. RESOURCE_EXHAUSTED alone is taken as overload,
+# the one cause a batch item can have.
+CAUSE_BY_CODE: dict[str, Cause] = {}
+for _cause in CAUSES.values():
+    CAUSE_BY_CODE.setdefault(_cause.grpc_code, _cause)
+CAUSE_BY_CODE["RESOURCE_EXHAUSTED"] = CAUSES["overloaded"]
 
-# The HTTP status of every gRPC code name, for codes no cause of ours produces (an upstream's
-# NOT_FOUND, UNIMPLEMENTED, ...).
-HTTP_STATUS: dict[str, int] = {
-    "OK": 200,
-    "INVALID_ARGUMENT": 422,
-    "OUT_OF_RANGE": 422,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409,
-    "ABORTED": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "FAILED_PRECONDITION": 503,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-    "CANCELLED": 499,
-    "UNIMPLEMENTED": 501,
-    "INTERNAL": 500,
-    "UNKNOWN": 500,
-    "DATA_LOSS": 500,
-}
+#: the HTTP status of every gRPC status code name (the status of its cause)
+HTTP_STATUS: dict[str, int] = {"OK": 200, **{code: c.http_status for code, c in CAUSE_BY_CODE.items()}}
 
 
 def cause_of_code(code: str) -> Cause:
-    """The cause a bare gRPC code name stands for (INTERNAL for anything unknown)."""
-    return CAUSE_BY_CODE.get(code, CAUSES["internal"])
+    """The cause a bare gRPC code name stands for (UNKNOWN's for a name grpc does not have)."""
+    return CAUSE_BY_CODE.get(code, CAUSES["unknown"])
 
 
-def http_status(code: str, cause: str | None = None) -> int:
-    """The HTTP status of a cause name, else of a gRPC status code name."""
-    if cause in CAUSES:
-        return CAUSES[cause].http_status
-    return HTTP_STATUS.get(code, 500)
+def error_class(cause: Cause) -> type[KronosError]:
+    """The error class of ``cause`` (one is made for a cause no error of ours carries)."""
+    cls = ERROR_CLASSES.get(cause.name)
+    if cls is None:
+        name = "".join(part.capitalize() for part in cause.name.split("_")) + "Error"
+        cls = ERROR_CLASSES[cause.name] = type(name, (KronosError,), {"cause": cause})
+    return cls
+
+
+def whole_seconds(seconds: float) -> int:
+    """A wait as the whole seconds of a Retry-After header (at least 1: 0 would invite a storm)."""
+    return max(1, math.ceil(seconds))

@@ -1,12 +1,27 @@
-"""Field paths proto -> REST, and the status table's decisions (code, trailers) -> HTTP."""
+"""Field paths proto -> REST, and the cause table's decisions (error -> HTTP status, body, headers)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kronos_bridge.errors import describe
+from kronos_bridge.errors import http_error
 from kronos_bridge.translate import relabel_message, rest_field
-from kronos_server.errors import HTTP_STATUS
+from kronos_server.errors import (
+    CAUSES,
+    HTTP_STATUS,
+    CancelledError,
+    DeadlineExceededError,
+    InternalError,
+    InvalidInputError,
+    KronosError,
+    OverloadedError,
+    PermissionDeniedError,
+    RateLimitedError,
+    TooLargeError,
+    UnauthenticatedError,
+    UnavailableError,
+    error_class,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,34 +56,36 @@ def test_relabel_message() -> None:
     assert relabel_message("timezone 'X' is unknown: sorry", "timezone") == "timezone 'X' is unknown: sorry"
 
 
-RATE = {"retry-after": "7", "x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}
+RATE = RateLimitedError("spent", retry_after=6.2, limit=2, remaining=0, reset=29.4)
 
 
 @pytest.mark.parametrize(
-    ("code", "trailers", "status", "error", "outcome"),
+    ("error", "status", "name", "outcome"),
     [
-        ("INVALID_ARGUMENT", {}, 422, "invalid_argument", "invalid"),
-        ("UNAUTHENTICATED", {}, 401, "unauthenticated", "unauthorized"),
-        ("PERMISSION_DENIED", {}, 403, "permission_denied", "forbidden"),
-        ("RESOURCE_EXHAUSTED", RATE, 429, "rate_limited", "rate_limited"),
-        ("RESOURCE_EXHAUSTED", {"retry-after": "1"}, 503, "overloaded", "overloaded"),
-        ("RESOURCE_EXHAUSTED", {}, 413, "too_large", "too_large"),
-        ("UNAVAILABLE", {}, 503, "unavailable", "unavailable"),
-        ("DEADLINE_EXCEEDED", {}, 504, "deadline_exceeded", "timeout"),
-        ("CANCELLED", {}, 499, "cancelled", "cancelled"),
-        ("INTERNAL", {}, 500, "internal", "error"),
-        ("UNKNOWN", {}, 500, "unknown", "error"),
-        ("UNIMPLEMENTED", {}, 501, "unimplemented", "error"),
+        (InvalidInputError("close[3]: bad", field="close[3]"), 422, "invalid_argument", "invalid"),
+        (UnauthenticatedError("who"), 401, "unauthenticated", "unauthorized"),
+        (PermissionDeniedError("no"), 403, "permission_denied", "forbidden"),
+        (RATE, 429, "rate_limited", "rate_limited"),
+        (OverloadedError("full"), 503, "overloaded", "overloaded"),
+        (TooLargeError("big"), 413, "too_large", "too_large"),
+        (UnavailableError("draining"), 503, "unavailable", "unavailable"),
+        (DeadlineExceededError("late"), 504, "deadline_exceeded", "timeout"),
+        (CancelledError("gone"), 499, "cancelled", "cancelled"),
+        (InternalError("details from upstream"), 500, "internal", "error"),
+        (error_class(CAUSES["unknown"])("details from upstream"), 500, "unknown", "error"),
+        (error_class(CAUSES["unimplemented"])("details from upstream"), 501, "unimplemented", "error"),
     ],
 )
-def test_status_table(code: str, trailers: dict[str, str], status: int, error: str, outcome: str) -> None:
-    exc = describe(code, "details from upstream", "", trailers)
-    assert (exc.status, exc.error, exc.outcome) == (status, error, outcome)
+def test_status_table(error: KronosError, status: int, name: str, outcome: str) -> None:
+    exc = http_error(error)
+    assert (exc.status, exc.error, exc.outcome) == (status, name, outcome)
     if status in (429, 503):
-        assert exc.headers["Retry-After"] == trailers.get("retry-after", "1")
+        assert exc.headers["Retry-After"] == ("7" if error is RATE else "1")
     if status == 429:
         assert exc.headers["X-RateLimit-Limit"] == "2" and exc.headers["X-RateLimit-Reset"] == "30"
         assert exc.details == {"retry_after": 7, "limit": 2, "remaining": 0, "reset": 30}
+    if status == 422:
+        assert exc.details == {"field": "candles[3].close"} and exc.message == "candles[3].close: bad"
     if status in (500, 501):
         assert "upstream" not in exc.message
 

@@ -68,13 +68,15 @@ def proto_path(field: str) -> str:
 
 
 def rest_path(field: str) -> str:
-    """A domain field name as its REST path (``close[3]`` -> ``candles[3].close``)."""
+    """A domain field name as its REST path (``close[3]`` -> ``candles[3].close``); a name the
+    domain does not have is read as a ``PredictRequest`` path (:func:`rest_from_proto`), so a
+    REST path, which is neither, is returned unchanged."""
     match = _PATH.match(field)
     if match is None:
         return field
     known = _BY_DOMAIN.get(match.group(1))
     if known is None:
-        return field
+        return rest_from_proto(field)
     return _rest_of(known.rest, match.group(2) or "", match.group(3))
 
 

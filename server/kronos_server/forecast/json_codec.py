@@ -17,14 +17,13 @@ whose field names :func:`relabel` translates into this request's vocabulary.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from kronos_server.errors import InvalidInputError, KronosError
-from kronos_server.forecast import calendar
+from kronos_server.forecast import calendar, fields
 from kronos_server.forecast.types import FEATURES, PRICE_FIELDS, Forecast, SamplingParams, SeriesInput
 
 DEFAULT_SERIES_ID = "series-0"
@@ -214,23 +213,13 @@ def series_from_request(payload: object) -> SeriesInput:
     )
 
 
-_INDEXED = re.compile(r"^(open|high|low|close|volume|amount)\[(\d+)\](.*)$", re.DOTALL)
-_SAMPLING_FIELDS = frozenset(("pred_len", *INT_OVERRIDES, *FLOAT_OVERRIDES))
-
-
 def legacy_field(field: str) -> str:
     """A domain field name (as :func:`prepare` reports it) in this request's vocabulary.
 
     ``close[3]`` -> ``candles[3].close``, ``top_p`` -> ``overrides.top_p``,
     ``quantiles[1]`` -> ``overrides.quantiles[1]``; anything else is unchanged.
     """
-    match = _INDEXED.match(field)
-    if match:
-        return f"candles[{match.group(2)}].{match.group(1)}{match.group(3)}"
-    head = field.split("[", 1)[0]
-    if head in _SAMPLING_FIELDS or head == "quantiles":
-        return f"overrides.{field}"
-    return field
+    return fields.rest_path(field)
 
 
 def relabel(error: KronosError) -> KronosError:

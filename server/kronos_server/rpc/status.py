@@ -21,14 +21,26 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc.aio import ServicerContext
 from grpc_status import rpc_status
 
-from kronos_server.errors import ERROR_DOMAIN, KronosError, RateLimitedError
-from kronos_server.forecast.fields import proto_path
+from kronos_server.errors import (
+    CAUSE_BY_REASON,
+    ERROR_DOMAIN,
+    Cause,
+    KronosError,
+    RateLimitedError,
+    cause_of_code,
+    error_class,
+    whole_seconds,
+)
+from kronos_server.forecast.fields import domain_path, proto_path
 
 GENERIC_INTERNAL = "internal error; the server logged the details"
+
+GRPC_DETAILS_KEY = "grpc-status-details-bin"
 
 # deprecated trailers, still sent in this release for clients that read them
 ERROR_FIELD_TRAILER = "kronos-error-field"
@@ -104,7 +116,7 @@ def legacy_trailers(error: KronosError) -> list[tuple[str, str]]:
         out.append((ERROR_FIELD_TRAILER, field))
     retry_after = error.retry_after_s
     if retry_after is not None:
-        out.append((RETRY_AFTER_TRAILER, str(max(1, math.ceil(retry_after)))))
+        out.append((RETRY_AFTER_TRAILER, str(whole_seconds(retry_after))))
     if isinstance(error, RateLimitedError):
         out.append(("x-ratelimit-limit", str(error.limit)))
         out.append(("x-ratelimit-remaining", str(error.remaining)))
@@ -138,3 +150,81 @@ async def abort(context: ServicerContext, error: KronosError, request_id: str | 
         request_id = state.request_id if state is not None else None
     await context.abort_with_status(to_rpc_status(error, request_id))
     raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
+
+
+# --- the way back: a remote server's status as the error it was --------------------------
+
+
+def rich_status_of(trailing_metadata: Any) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` in a call's trailers, if it sent a readable one."""
+    for key, value in trailing_metadata or ():
+        if key == GRPC_DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:
+                return None
+    return None
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def error_from_rpc(err: grpc.RpcError) -> KronosError:
+    """A failed call's status as the :class:`KronosError` the server raised.
+
+    The cause comes from the ``ErrorInfo`` reason (of our domain), the field from the
+    ``BadRequest`` violation, the wait from ``RetryInfo``; a status without our details (an
+    older server, or grpc itself: a deadline, a broken connection) is read from its code.
+    """
+    code = err.code().name if err.code() is not None else "UNKNOWN"
+    message = err.details() or ""
+    rich = rich_status_of(err.trailing_metadata())
+    cause: Cause | None = None
+    metadata: dict[str, str] = {}
+    field: str | None = None
+    retry_after: float | None = None
+    container: str | None = None
+    for detail in rich.details if rich is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            known = CAUSE_BY_REASON.get(info.reason) if info.domain == ERROR_DOMAIN else None
+            if known is not None and known.grpc_code == code:
+                cause, metadata = known, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            if bad.field_violations:
+                field = bad.field_violations[0].field
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+        elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            quota = error_details_pb2.QuotaFailure()
+            detail.Unpack(quota)
+            subject = quota.violations[0].subject if quota.violations else ""
+            container = subject.partition(":")[2] or None
+    if cause is None:
+        cause = cause_of_code(code)
+    field = field or metadata.get("field")
+    details: dict[str, Any] = {k: _number(v) for k, v in metadata.items() if k not in ("field", "request_id")}
+    if retry_after is not None:
+        details["retry_after"] = retry_after
+    if cause.name == "rate_limited":
+        return RateLimitedError(
+            message,
+            retry_after=float(details.get("retry_after", 0.0)),
+            limit=int(details.get("limit", 0)),
+            remaining=int(details.get("remaining", 0)),
+            reset=float(details.get("reset", 0.0)),
+            container=container,
+        )
+    return error_class(cause)(message, field=domain_path(field) if field else None, details=details)
