@@ -12,8 +12,9 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
-# the image tag: the package version from pyproject.toml
-VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+# the image tag: the one version of every part (both pyproject.toml files read this file)
+VERSION_FILE := clients/kronos_client/_version.py
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' $(VERSION_FILE))
 
 .PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas bench-load loadtest train-default clean protos image
 
@@ -47,11 +48,12 @@ define install
 	$(BIN)/python -m pip install -e '$(1)'
 endef
 
-$(RUNTIME): pyproject.toml
+# a new version reinstalls too, so the installed metadata (kronos-serve --version) follows it
+$(RUNTIME): pyproject.toml $(wildcard $(VERSION_FILE))
 	$(call install,.)
 	touch $@
 
-$(DEV): pyproject.toml
+$(DEV): pyproject.toml $(wildcard $(VERSION_FILE))
 	$(call install,.[dev])
 	touch $(RUNTIME) $@
 
@@ -140,5 +142,5 @@ loadtest: $(DEV)
 		--json $(LOADTEST_OUT).json --plot $(LOADTEST_OUT).png $(LOADTEST_ARGS)
 
 clean:
-	rm -rf build dist server/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-out
+	rm -rf build dist server/*.egg-info clients/build clients/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-out
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf

@@ -15,13 +15,13 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 
 from kronos_client import probe
+from kronos_client._version import __version__
 from kronos_client.client import KronosClient
 from kronos_client.config import DEFAULT_TARGET, ENV_TARGET, ClientConfig, default_target
 from kronos_client.continuation import FREQ_HELP, continue_history, parse_freq
@@ -60,10 +60,8 @@ def exit_code(exc: KronosClientError) -> int:
 
 
 def package_version() -> str:
-    try:
-        return metadata.version("kronos-serve")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    """The one version of kronos-client and kronos-serve (the same in either distribution)."""
+    return __version__
 
 
 def _floats(text: str) -> list[float]:

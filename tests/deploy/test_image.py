@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from kronos_client._version import __version__
 from kronos_client.probe import parse_args as parse_probe_args
 from kronos_server.model.bundle import DEFAULT_MODEL_DIR
 from kronos_server.rpc import health as server_health
@@ -235,7 +236,7 @@ def test_make_image_needs_an_engine_and_tags_the_package_version(tmp_path: Path,
         ["make", "-s", "image"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     calls = log.read_text().splitlines()
-    version = PYPROJECT["project"]["version"]
+    version = __version__
     if engine:
         assert result.returncode == 0, result.stderr
         assert calls == ["info", f"build --build-arg VERSION={version} -t kronos-serve:{version} ."]
@@ -332,7 +333,7 @@ def test_healthcheck_probes_the_readiness_service_on_the_grpc_port(final: Stage)
 
 def test_version_label_is_the_package_version(final: Stage) -> None:
     args = {k: v for i in final.all("ARG") for k, v in key_values(i.args).items()}
-    assert args["VERSION"] == PYPROJECT["project"]["version"]
+    assert args["VERSION"] == __version__
     labels = {k: v for i in final.all("LABEL") for k, v in key_values(i.args).items()}
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
     assert labels["org.opencontainers.image.licenses"] == PYPROJECT["project"]["license"]
