@@ -11,6 +11,9 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_client.errors import InvalidInputError
 from kronos_client.timestamps import to_epoch_ms
 
+#: the seeds the proto's uint64 holds, all accepted by the server
+SEED_RANGE = range(2**64)
+
 #: what predict() accepts for a price column: a list, numpy array, pandas Series...
 Column = Sequence[float] | np.ndarray[Any, Any] | Iterable[float]
 
@@ -70,6 +73,8 @@ def build_request(
     if sample_count is not None:
         s.sample_count = int(sample_count)
     if seed is not None:
+        if int(seed) not in SEED_RANGE:
+            raise InvalidInputError(f"sampling.seed must lie in [0, 2^64), got {seed}", field="sampling.seed")
         s.seed = int(seed)
     s.quantiles.extend(float(q) for q in quantiles)
     return request

@@ -93,3 +93,12 @@ def test_build_request_rejects_non_numbers() -> None:
     with pytest.raises(InvalidInputError) as info:
         build_request([MS0], ["x"], [1], [1], [1], pred_len=1)
     assert info.value.field == "history.open"
+
+
+def test_build_request_takes_every_uint64_seed_and_refuses_the_rest() -> None:
+    for seed in (0, 2**63, 2**64 - 1):
+        assert build_request([MS0], [1], [1], [1], [1], pred_len=1, seed=seed).sampling.seed == seed
+    for bad in (-1, 2**64):
+        with pytest.raises(InvalidInputError) as info:
+            build_request([MS0], [1], [1], [1], [1], pred_len=1, seed=bad)
+        assert info.value.field == "sampling.seed"

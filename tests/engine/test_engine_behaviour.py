@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ from kronos_server.errors import (
     OverloadedError,
     UnavailableError,
 )
-from kronos_server.forecast.types import SamplingParams, StepUpdate
+from kronos_server.forecast.types import Forecast, SamplingParams, StepUpdate
 from kronos_server.model.bundle import ModelBundle
 from tests.engine.conftest import MAX_CONTEXT, random_series
 
@@ -100,6 +101,25 @@ def test_seed_makes_forecast_reproducible_whatever_shares_the_batch(engine: Engi
     assert not np.array_equal(a.mean, b.mean)  # no seed: fresh randomness each time
 
 
+def test_every_uint64_seed_is_served_and_only_its_low_32_bits_pick_the_draws(engine: Engine) -> None:
+    """What the proto's seed comment says: the whole uint64 range is accepted and echoed, and
+    torch's CPU generator (mt19937) is seeded from the low 32 bits, so seeds equal modulo 2^32
+    give the same forecast."""
+    rng = np.random.default_rng(13)
+    prep = random_series(rng, 30, 8, SamplingParams(temperature=1.0, top_p=0.9, sample_count=2, seed=5))
+    low = engine.submit(prep).wait(30)
+    for seed in (2**32 + 5, 2**63 + 5, 2**64 - 2**32 + 5):
+        sampling = dataclasses.replace(prep.sampling, seed=seed)
+        got = engine.submit(dataclasses.replace(prep, sampling=sampling)).wait(30)
+        assert got.seed == seed
+        assert np.array_equal(got.mean, low.mean), seed
+    other = dataclasses.replace(prep, sampling=dataclasses.replace(prep.sampling, seed=6))
+    assert not np.array_equal(engine.submit(other).wait(30).mean, low.mean)
+    with pytest.raises(InvalidInputError) as err:
+        random_series(rng, 30, 8, SamplingParams(seed=2**64))
+    assert err.value.field == "seed" and "[0, 2^64)" in err.value.message
+
+
 def test_quantiles_bracket_the_median_and_mean(engine: Engine) -> None:
     rng = np.random.default_rng(5)
     sampling = SamplingParams(temperature=1.0, top_p=1.0, sample_count=32, seed=9, quantiles=(0.1, 0.5, 0.9))
@@ -115,16 +135,45 @@ def test_stream_yields_every_step_matching_the_final_forecast(engine: Engine) ->
     for n, p in ((30, 10), (60, 12)):  # growing only; crossing into the slide
         prep = random_series(rng, n, p, SamplingParams(temperature=1.0, top_p=0.9, sample_count=3, seed=5))
 
-        async def collect() -> tuple[list[StepUpdate], np.ndarray]:
+        async def collect() -> tuple[list[StepUpdate], Forecast]:
             ticket = engine.submit(prep, stream=True)  # noqa: B023
             steps = [s async for s in ticket.steps()]
-            return steps, (await ticket.result()).mean
+            return steps, await ticket.result()
 
         steps, final = asyncio.run(collect())
         assert [s.step for s in steps] == list(range(p))
         assert [s.timestamp for s in steps] == list(prep.y_timestamps)
         got = np.stack([s.values for s in steps])
-        np.testing.assert_allclose(got, final, rtol=1e-5, atol=1e-4 * float(prep.std.max()))
+        assert got.dtype == final.mean.dtype and np.array_equal(got, final.mean)  # bit for bit
+        # the same tokens as the unary forecast, decoded incrementally: equal to rounding
+        unary = engine.submit(prep).wait(60).mean
+        np.testing.assert_allclose(final.mean, unary, rtol=1e-5, atol=1e-4 * float(prep.std.max()))
+
+
+@pytest.mark.parametrize("engine_class", [Engine, ReferenceEngine])
+def test_stream_final_quantiles_come_from_the_streamed_rows(
+    parity_bundle: ModelBundle, engine_class: type[Engine]
+) -> None:
+    """One sample path: every quantile is that path, so each equals the steps exactly."""
+    eng = engine_class(parity_bundle, EngineConfig())
+    eng.start()
+    try:
+        rng = np.random.default_rng(12)
+        sampling = SamplingParams(temperature=1.0, top_p=0.9, sample_count=1, seed=8, quantiles=(0.1, 0.9))
+        prep = random_series(rng, 60, 12, sampling)  # crosses max_context: slides
+
+        async def collect() -> tuple[list[StepUpdate], Forecast]:
+            ticket = eng.submit(prep, stream=True)
+            return [s async for s in ticket.steps()], await ticket.result()
+
+        steps, final = asyncio.run(collect())
+        got = np.stack([s.values for s in steps])
+        assert np.array_equal(got, final.mean)
+        assert sorted(final.quantiles) == [0.1, 0.9]
+        for q in (0.1, 0.9):
+            assert np.array_equal(final.quantiles[q], got), q
+    finally:
+        eng.stop(5)
 
 
 @pytest.mark.parametrize("engine_class", [Engine, ReferenceEngine])

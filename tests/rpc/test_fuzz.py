@@ -10,8 +10,8 @@ throughout. Hostile input covered:
 * timestamps: unsorted, duplicated, out of the int64-nanosecond range (before 1677 or after
   2262), prediction timestamps before the history;
 * sampling: temperature 0 / negative / subnormal / huge / NaN, top_k negative / huge,
-  top_p 0 / > 1 / NaN, sample_count 0 / huge, pred_len 0 / negative / huge, seeds past
-  2^63, too many or out-of-range quantiles, unknown and path-like time zones;
+  top_p 0 / > 1 / NaN, sample_count 0 / huge, pred_len 0 / negative / huge, seeds up to
+  2^64 - 1 (all accepted), too many or out-of-range quantiles, unknown and path-like time zones;
 * the wire: random bytes and mutated valid messages as the request (raw generic calls),
   unknown fields. The proto has no enums, so there are no unknown enum values to send;
 * metadata: authorization without Bearer, huge values (past grpc's 8 KiB soft limit),

@@ -401,6 +401,8 @@ class Engine:
                 job.ticket.fail(InternalError("inference failed"))
 
     def _final(self, job: Job) -> Forecast:
+        if job.ticket.streaming:  # what the steps said, not a second (full-window) decode
+            return job.streamed_forecast()
         d0 = job.decode_start(self.bundle.max_context)
         end = job.n + job.pred_len
         decoded = self.bundle.tokenizer.decode(job.s1[:, d0:end], job.s2[:, d0:end])

@@ -29,6 +29,10 @@ class Job:
     slots: list[int] = field(default_factory=list)  # slot of each sample row, in sample order
     generated: int = 0
     stream_decoder: StreamDecoder | None = None  # incremental decode of published steps
+    # what each published step was made from: its decoded rows [S, 6] (normalised) and the
+    # price-space mean it sent; the stream's final forecast is built from exactly these
+    streamed_rows: list[Tensor] = field(default_factory=list)
+    streamed_means: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         seed = self.series.sampling.seed
@@ -79,16 +83,27 @@ class Job:
         return max(0, self.n + self.pred_len - max_context)
 
     def step_update(self, decoded_last: Tensor) -> StepUpdate:
-        """decoded_last [S, 6] normalised values of the newest position."""
+        """decoded_last [S, 6] normalised values of the newest position; kept for the final."""
         mean = decoded_last.mean(dim=0).cpu().numpy()
         values = denormalize(mean, self.series.mean, self.series.std)
+        self.streamed_rows.append(decoded_last)
+        self.streamed_means.append(values)
         step = self.generated - 1
         return StepUpdate(self.series.series_id, step, int(self.series.y_timestamps[step]), values)
 
-    def forecast(self, samples: Tensor) -> Forecast:
-        """samples [S, P, 6] normalised -> price-space forecast with optional quantiles."""
+    def streamed_forecast(self) -> Forecast:
+        """A stream's final forecast from the rows its steps were decoded from: its mean is the
+        steps' values bit for bit, its quantiles come from the same sample paths."""
+        if len(self.streamed_means) != self.pred_len:
+            raise RuntimeError(f"{len(self.streamed_means)} of {self.pred_len} steps were published")
+        return self.forecast(torch.stack(self.streamed_rows, dim=1), mean=np.stack(self.streamed_means))
+
+    def forecast(self, samples: Tensor, mean: np.ndarray | None = None) -> Forecast:
+        """samples [S, P, 6] normalised -> price-space forecast with optional quantiles;
+        ``mean`` (price space [P, 6]) when already computed, else the samples' mean."""
         s = self.series
-        mean_norm = samples.mean(dim=0).cpu().numpy()
+        if mean is None:
+            mean = denormalize(samples.mean(dim=0).cpu().numpy(), s.mean, s.std)
         quantiles: dict[float, np.ndarray] = {}
         if s.sampling.quantiles:
             paths = denormalize(samples.cpu().numpy(), s.mean, s.std).astype(np.float64)
@@ -98,7 +113,7 @@ class Job:
             series_id=s.series_id,
             timestamps=s.y_timestamps,
             timezone=s.timezone,
-            mean=denormalize(mean_norm, s.mean, s.std),
+            mean=mean,
             quantiles=quantiles,
             sample_count=s.sampling.sample_count,
             seed=s.sampling.seed,

@@ -38,8 +38,8 @@ def resolve_sampling(p: SamplingParams, limits: Limits) -> ResolvedSampling:
         raise _bad("top_p", f"must lie in (0, 1], got {top_p}")
     if not 1 <= s <= limits.max_sample_count:
         raise _bad("sample_count", f"must lie in [1, {limits.max_sample_count}], got {s}")
-    if p.seed is not None and not 0 <= int(p.seed) < 2**63:
-        raise _bad("seed", f"must lie in [0, 2^63), got {p.seed}")
+    if p.seed is not None and not 0 <= int(p.seed) < 2**64:  # the proto's uint64, whole
+        raise _bad("seed", f"must lie in [0, 2^64), got {p.seed}")
     qs = tuple(float(q) for q in p.quantiles)
     if len(qs) > limits.max_quantiles:
         raise _bad("quantiles", f"at most {limits.max_quantiles} values, got {len(qs)}")
