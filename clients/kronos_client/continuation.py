@@ -1,7 +1,7 @@
 """Future timestamps for a forecast: continue a history by a frequency or an exchange's sessions.
 
 Pure standard library, except the trading-session mode, which needs the optional
-``exchange_calendars`` package (``pip install 'kronos-serve[calendars]'``). Both CLIs
+``exchange_calendars`` package (the ``calendars`` extra). Both CLIs
 (``kronos-client predict`` and ``kronos-serve forecast``) call :func:`continue_history`.
 """
 
@@ -89,7 +89,8 @@ def _exchange(code: str, first: datetime, span: timedelta) -> Any:
     except ImportError:
         raise ContinuationError(
             "--calendar",
-            "needs the optional exchange_calendars package: pip install 'kronos-serve[calendars]'",
+            "needs the optional exchange_calendars package: pip install exchange_calendars"
+            " (the 'calendars' extra of kronos-client and of kronos-serve)",
         ) from None
     start = (first - timedelta(days=7)).date().isoformat()
     end = (first + span + timedelta(days=30)).date().isoformat()

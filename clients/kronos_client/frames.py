@@ -22,7 +22,7 @@ def require_pandas() -> Any:
     except ImportError as exc:
         raise ImportError(
             "this needs pandas, an optional dependency of kronos-client: "
-            "pip install pandas (or pip install 'kronos-serve[client-extras]')"
+            "pip install pandas (the 'pandas' extra of kronos-client, 'client-extras' of kronos-serve)"
         ) from exc
 
 

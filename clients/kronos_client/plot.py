@@ -18,7 +18,7 @@ def require_pyplot() -> Any:
     except ImportError as exc:
         raise ImportError(
             "--plot needs matplotlib, an optional dependency: pip install matplotlib "
-            "(or pip install 'kronos-serve[client-extras]')"
+            "(the 'plot' extra of kronos-client, 'client-extras' of kronos-serve)"
         ) from exc
     matplotlib.use("Agg")  # files only; never needs a display
     return importlib.import_module("matplotlib.pyplot")
