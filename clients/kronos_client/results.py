@@ -136,9 +136,17 @@ class Step:
         return from_epoch_ms([self.timestamp_ms], timezone)[0]
 
 
+#: gRPC status codes by number (google.rpc.Code values), as ItemError.status_code sends them
+_STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
+
+
 @dataclass(frozen=True)
 class ItemError:
-    """Why one series of a batch failed (the others are unaffected)."""
+    """Why one series of a batch failed (the others are unaffected).
+
+    ``code`` is the status code's name ("INVALID_ARGUMENT"), ``status`` the same code as a
+    :class:`grpc.StatusCode`, to compare with ``grpc.StatusCode.INVALID_ARGUMENT``.
+    """
 
     index: int
     code: str
@@ -147,11 +155,16 @@ class ItemError:
 
     @classmethod
     def from_pb(cls, index: int, msg: pb.ItemError) -> ItemError:
-        return cls(index, msg.code, msg.message, msg.field or None)
+        # the number where the server sends one (status_code); the deprecated name otherwise
+        status = _STATUS_BY_NUMBER.get(msg.status_code) if msg.status_code else None
+        return cls(index, status.name if status else msg.code, msg.message, msg.field or None)
+
+    @property
+    def status(self) -> grpc.StatusCode:
+        return grpc.StatusCode.__members__.get(self.code, grpc.StatusCode.UNKNOWN)
 
     def to_exception(self, request_id: str | None = None) -> KronosClientError:
-        code = grpc.StatusCode.__members__.get(self.code, grpc.StatusCode.UNKNOWN)
-        return KronosClientError(code, self.message, field=self.field, request_id=request_id)
+        return KronosClientError(self.status, self.message, field=self.field, request_id=request_id)
 
 
 BatchResult = Forecast | ItemError

@@ -42,7 +42,15 @@ class Overrides(_Strict):
     top_k: int | None = Field(None, description="Keep the k most likely tokens; 0 = off (then top_p applies)")
     top_p: float | None = Field(None, description="Nucleus sampling mass in (0, 1]")
     sample_count: int | None = Field(None, description="Sample paths averaged, 1..the server maximum")
-    seed: int | None = Field(None, description="Makes the forecast reproducible; absent = random")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**64 - 1,
+        description=(
+            "Makes the forecast reproducible; any uint64, 0 to 2^64 - 1 (the low 32 bits seed the"
+            " sampler); absent = random"
+        ),
+    )
     quantiles: list[float] | None = Field(
         None, description="Quantile levels in (0, 1) to report over the sample paths"
     )

@@ -92,6 +92,7 @@ def test_batch_reports_an_invalid_item_in_its_slot(
     error = results[1]
     assert isinstance(error, ItemError)
     assert error.index == 1 and error.code == "INVALID_ARGUMENT"
+    assert error.status == grpc.StatusCode.INVALID_ARGUMENT  # from the item's status_code number
     # the proto documents "history.close[17]"; the server currently says "close[17]"
     assert error.field and error.field.endswith("close[79]")
     exc = error.to_exception()

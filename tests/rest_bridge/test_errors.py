@@ -53,6 +53,7 @@ def test_malformed_json_is_400_and_counted(bridged: Bridged) -> None:
         (lambda b: b["candles"][2].update(open=10**400), "candles[2].open"),
         (lambda b: b["timestamps"].__setitem__(0, "9999-01-01T00:00:00"), "timestamps[0]"),
         (lambda b: b["overrides"].update(seed=-1), "overrides.seed"),
+        (lambda b: b["overrides"].update(seed=2**64), "overrides.seed"),  # past uint64
         (lambda b: b["overrides"].update(top_k=2**40), "overrides.top_k"),
         (lambda b: b.update(timezone="Mars/Olympus"), "timezone"),
     ],

@@ -66,6 +66,18 @@ def test_overrides_are_optional_and_seed_reproduces(bridged: Bridged) -> None:
     assert first["prediction"] == second["prediction"]
 
 
+def test_every_uint64_seed_is_accepted_as_over_grpc(bridged: Bridged) -> None:
+    stub = pb_grpc.KronosPredictorStub(grpc.insecure_channel(bridged.running.target))
+    for seed in (2**63, 2**64 - 1):  # JSON numbers past int64
+        rest = bridged.client.post(SINGLE, json=body(30, 3, seed=seed, sample_count=2), headers=bridged.auth)
+        assert rest.status_code == 200, rest.text
+        native = stub.PredictSingle(
+            request(30, 3, seed=seed, sample_count=2), metadata=bridged.running.auth_metadata
+        )
+        closes = [row["close"] for row in rest.json()["prediction"]]
+        assert closes == [float(str(np.float32(v))) for v in native.forecast.close]
+
+
 def test_batch_mixes_lengths_and_settings_with_errors_in_their_slots(bridged: Bridged) -> None:
     bad_price = body(20, 2, start=100)
     bad_price["candles"][3]["close"] = -1.0

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pytest
+from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
-from tests.rpc.helpers import request
+from tests.rpc.helpers import FIELDS, request
 from tests.servers import RunningServer
+
+PROTO = Path(__file__).resolve().parents[2] / "protos" / "kronos" / "v1" / "predictor.proto"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +67,11 @@ def test_batch_mixes_settings_and_reports_item_errors_in_order(
     response = stub.PredictBatch(pb.PredictBatchRequest(items=items), metadata=grpc_server.auth_metadata)
     kinds = [r.WhichOneof("outcome") for r in response.results]
     assert kinds == ["forecast", "error", "forecast"]
-    assert response.results[1].error.code == "INVALID_ARGUMENT"
+    assert response.results[1].error.code == "INVALID_ARGUMENT"  # deprecated, still sent
+    # the number a program switches on, decoded with nothing but the standard protos
+    assert response.results[1].error.status_code == code_pb2.INVALID_ARGUMENT
+    assert code_pb2.Code.Name(response.results[1].error.status_code) == "INVALID_ARGUMENT"
+    assert response.results[1].error.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert response.results[1].error.field == "sampling.top_p"
     assert len(response.results[0].forecast.forecast.close) == 3
     assert len(response.results[2].forecast.forecast.close) == 7
@@ -70,17 +79,80 @@ def test_batch_mixes_settings_and_reports_item_errors_in_order(
     assert list(solo.forecast.close) == list(response.results[2].forecast.forecast.close)
 
 
+def _stream(
+    stub: pb_grpc.KronosPredictorStub, server: RunningServer, req: pb.PredictRequest
+) -> tuple[list[pb.PredictStep], pb.PredictResponse]:
+    events = list(stub.PredictStream(req, metadata=server.auth_metadata))
+    assert [e.WhichOneof("event") for e in events] == ["step"] * (len(events) - 1) + ["final"]
+    return [e.step for e in events[:-1]], events[-1].final
+
+
+def _columns(steps: list[pb.PredictStep]) -> dict[str, list[float]]:
+    return {name: [getattr(s, name) for s in steps] for name in FIELDS}
+
+
 def test_stream_sends_each_step_then_the_final_forecast(
     stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
 ) -> None:
-    events = list(
-        stub.PredictStream(request(50, 20, seed=4, sample_count=2), metadata=grpc_server.auth_metadata)
-    )
-    kinds = [e.WhichOneof("event") for e in events]
-    assert kinds == ["step"] * 20 + ["final"]
-    assert [e.step.step for e in events[:-1]] == list(range(20))
-    final = events[-1].final.forecast
-    np.testing.assert_allclose([e.step.close for e in events[:-1]], final.close, rtol=1e-5)
+    steps, final = _stream(stub, grpc_server, request(50, 20, seed=4, sample_count=2))  # 50 + 20 > 64: slides
+    assert [s.step for s in steps] == list(range(20))
+    assert [s.timestamp_ms for s in steps] == list(final.forecast.timestamps_ms)
+    # the final says exactly what the steps said: the same doubles, bit for bit
+    for name, values in _columns(steps).items():
+        assert list(getattr(final.forecast, name)) == values, name
+
+
+@pytest.mark.parametrize("sample_count", [1, 4])
+def test_stream_final_is_bit_identical_to_its_steps_with_quantiles(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer, sample_count: int
+) -> None:
+    req = request(40, 30, seed=9, sample_count=sample_count, quantiles=[0.1, 0.5, 0.9])  # slides too
+    steps, final = _stream(stub, grpc_server, req)
+    columns = _columns(steps)
+    for name, values in columns.items():
+        assert np.array_equal(np.array(getattr(final.forecast, name)), np.array(values)), name
+    assert [q.q for q in final.quantiles] == [0.1, 0.5, 0.9]
+    if sample_count == 1:  # one path: every quantile is the very path the steps were made of
+        for quantile in final.quantiles:
+            for name, values in columns.items():
+                assert np.array_equal(np.array(getattr(quantile.values, name)), np.array(values))
+    else:
+        lo, hi = (np.array(q.values.close) for q in (final.quantiles[0], final.quantiles[-1]))
+        assert np.all(lo <= hi) and np.any(lo < hi)  # four paths at T=1 differ somewhere
+
+
+def test_every_uint64_seed_is_accepted_and_echoed(
+    stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer
+) -> None:
+    md = grpc_server.auth_metadata
+    answers = {}
+    for seed in (5, 2**32 + 5, 2**63 + 5, 2**64 - 2**32 + 5, 2**64 - 1):
+        response = stub.PredictSingle(request(40, 4, seed=seed, sample_count=2), metadata=md)
+        assert response.HasField("seed") and response.seed == seed
+        answers[seed] = list(response.forecast.close)
+    # as the proto says: the low 32 bits seed the sampler
+    assert answers[5] == answers[2**32 + 5] == answers[2**63 + 5] == answers[2**64 - 2**32 + 5]
+    assert answers[2**64 - 1] != answers[5]
+
+
+def test_the_proto_states_the_seed_range_the_server_accepts() -> None:
+    """The seed's comment in the proto names the range the server accepts: all of uint64."""
+    comment = _field_comment("SamplingParams", "seed")
+    assert "0 to 2^64 - 1" in comment and "low 32 bits" in comment
+    assert "2^63" not in comment
+
+
+def _field_comment(message: str, field: str) -> str:
+    text = PROTO.read_text(encoding="utf-8")
+    body = text[text.index(f"message {message} {{") :]
+    lines = body.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().endswith(f" {field} = 5;"))
+    comment: list[str] = []
+    for line in reversed(lines[:at]):
+        if not line.strip().startswith("//"):
+            break
+        comment.insert(0, line.strip().removeprefix("//").strip())
+    return " ".join(comment)
 
 
 def test_model_info(stub: pb_grpc.KronosPredictorStub, grpc_server: RunningServer) -> None:

@@ -69,10 +69,12 @@ class KronosPredictorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PredictBatch(self, request, context):
-        """Forecast many series in one call. Each series has its own history length, horizon
+        """Forecast many series in one call (at most KRONOS_MAX_BATCH_ITEMS, default 256; more:
+        RESOURCE_EXHAUSTED naming `items`). Each series has its own history length, horizon
         and sampling settings; results come back in request order, and a series that fails
-        reports its error in its own slot without failing the others. When the server is too
-        busy to admit any of the series, the call fails RESOURCE_EXHAUSTED with retry-after.
+        reports its error in its own slot (ItemError) without failing the others. When the
+        server is too busy to admit any of the series, the call itself fails
+        RESOURCE_EXHAUSTED with a google.rpc.RetryInfo.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,7 +82,9 @@ class KronosPredictorServicer:
 
     def PredictStream(self, request, context):
         """Forecast one series, streaming each generated step as soon as it exists (the mean
-        over samples, in price space), then the complete forecast as the last message.
+        over samples, in price space), then the complete forecast as the last message, made
+        from the same decoded values as the steps. Streams are exempt from the up-front
+        deadline refusal of pred_len: they run until their deadline.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

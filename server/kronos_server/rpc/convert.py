@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 
 from kronos.v1 import predictor_pb2 as pb
@@ -100,8 +101,11 @@ def step_to_pb(update: StepUpdate) -> pb.PredictStreamEvent:
 
 
 def error_to_pb(error: KronosError) -> pb.ItemError:
+    """One failed batch item: its status code as a number (google.rpc.Code) and, deprecated,
+    as a name."""
     field = proto_field(error.field) if error.field else ""
-    return pb.ItemError(code=error.code, message=error.message, field=field)
+    number = grpc.StatusCode[error.code].value[0]
+    return pb.ItemError(code=error.code, message=error.message, field=field, status_code=number)
 
 
 def model_info_to_pb(info: ModelInfo, max_request_bytes: int) -> pb.ModelInfo:
