@@ -20,9 +20,10 @@ def new_request_id() -> str:
 def retryable(error: KronosClientError) -> bool:
     """UNAVAILABLE always; RESOURCE_EXHAUSTED only when the server said when to come back.
 
-    The server answers RESOURCE_EXHAUSTED with ``retry-after`` for rate limits and
-    overload, and without it for requests that are simply too large (retrying those
-    cannot help). Every other code (INVALID_ARGUMENT, UNAUTHENTICATED, ...) is final.
+    The server answers RESOURCE_EXHAUSTED with a wait (``RetryInfo``; from older servers
+    the ``retry-after`` trailer) for rate limits and overload, and without one for requests
+    that are simply too large (reason TOO_LARGE: retrying those cannot help). Every other
+    code (INVALID_ARGUMENT, UNAUTHENTICATED, ...) is final.
     """
     if error.code == grpc.StatusCode.UNAVAILABLE:
         return True
