@@ -5,21 +5,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_client.channel import Rotation, aio_channel, open_channels
 from kronos_client.config import ClientConfig
-from kronos_client.core import BatchItem, ClientCore, PredictOptions, as_request, progress
-from kronos_client.errors import KronosClientError, metadata_dict
+from kronos_client.core import (
+    BatchItem,
+    ClientCore,
+    PredictOptions,
+    batch_request,
+    df_progress,
+    health_request,
+    no_final_forecast,
+    serving_status,
+)
+from kronos_client.errors import KronosClientError
 from kronos_client.frames import frame_request, frame_result
 from kronos_client.messages import Column, build_request
 from kronos_client.results import BatchResult, Forecast, StreamEvent, batch_results, stream_event
-from kronos_client.retry import Deadline
+
+
+class _Opened(NamedTuple):
+    channels: list[grpc.aio.Channel]
+    stubs: Rotation[Any]
+    rotation: Rotation[grpc.aio.Channel]
 
 
 class AsyncKronosClient(ClientCore):
@@ -34,25 +48,26 @@ class AsyncKronosClient(ClientCore):
         key: str | None = None,
     ) -> None:
         super().__init__(config, container, key)
-        self._opened: tuple[list[grpc.aio.Channel], Rotation[Any]] | None = None
+        self._opened: _Opened | None = None
 
-    def _open(self) -> tuple[list[grpc.aio.Channel], Rotation[Any]]:
+    def _open(self) -> _Opened:
         if self._opened is None:
             channels = open_channels(self.config, aio_channel)
-            self._opened = channels, Rotation([pb_grpc.KronosPredictorStub(c) for c in channels])  # type: ignore[no-untyped-call]
+            stubs = Rotation([pb_grpc.KronosPredictorStub(c) for c in channels])  # type: ignore[no-untyped-call]
+            self._opened = _Opened(channels, stubs, Rotation(channels))
         return self._opened
 
     @property
     def channels(self) -> list[grpc.aio.Channel]:
-        return self._open()[0]
+        return self._open().channels
 
     @property
     def stub(self) -> pb_grpc.KronosPredictorStub:
-        return self._open()[1].items[0]
+        return self._open().stubs.items[0]
 
     async def close(self) -> None:
         if self._opened is not None:
-            channels, self._opened = self._opened[0], None
+            channels, self._opened = self._opened.channels, None
             for channel in channels:
                 await channel.close()
 
@@ -70,56 +85,40 @@ class AsyncKronosClient(ClientCore):
         self, method: str, request: Any, *, timeout: float | None = None, request_id: str | None = None
     ) -> tuple[Any, str]:
         """Raw unary call by method name with retries -> (response message, request id)."""
-        stubs = self._open()[1]
-        deadline = Deadline(self.timeout(timeout))
-        rid = self.request_id(request_id)
-        attempt = 0
+        stubs = self._open().stubs
+        attempts = self.attempts(timeout, request_id)
         while True:
             try:
-                call = getattr(stubs.next(), method)(
-                    request, timeout=deadline.remaining(), metadata=self.metadata(rid)
-                )
+                call = getattr(stubs.next(), method)(request, **attempts.options())
                 response = await call
-                return response, metadata_dict(await call.initial_metadata()).get("x-request-id", rid)
+                return response, attempts.answered(await call.initial_metadata())
             except grpc.RpcError as exc:
-                error = KronosClientError.from_rpc_error(exc, rid)
-            wait = self.policy.delay(attempt, error, deadline.remaining())
-            if wait is None:
-                raise error
-            await asyncio.sleep(wait)
-            attempt += 1
+                error = attempts.error(exc)
+            await asyncio.sleep(attempts.wait(error))
 
     async def stream_raw(
         self, request: pb.PredictRequest, *, timeout: float | None = None, request_id: str | None = None
     ) -> AsyncIterator[tuple[pb.PredictStreamEvent, str]]:
         """PredictStream with retries until the first message arrives (never after)."""
-        stubs = self._open()[1]
-        deadline = Deadline(self.timeout(timeout))
-        rid = self.request_id(request_id)
-        attempt = 0
+        stubs = self._open().stubs
+        attempts = self.attempts(timeout, request_id)
         while True:
-            call = stubs.next().PredictStream(
-                request, timeout=deadline.remaining(), metadata=self.metadata(rid)
-            )
+            call = stubs.next().PredictStream(request, **attempts.options())
             received = False
             try:
                 async for event in call:
                     if not received:
-                        rid = metadata_dict(await call.initial_metadata()).get("x-request-id", rid)
+                        attempts.answered(await call.initial_metadata())
                         received = True
-                    yield event, rid
+                    yield event, attempts.request_id
                 return
             except grpc.RpcError as exc:
-                error = KronosClientError.from_rpc_error(exc, rid)
+                error = attempts.error(exc)
                 if received:
                     raise error from None
             finally:
                 call.cancel()
-            wait = self.policy.delay(attempt, error, deadline.remaining())
-            if wait is None:
-                raise error
-            await asyncio.sleep(wait)
-            attempt += 1
+            await asyncio.sleep(attempts.wait(error))
 
     # -- the API ----------------------------------------------------------------------
 
@@ -149,10 +148,9 @@ class AsyncKronosClient(ClientCore):
         self, items: Sequence[BatchItem], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[BatchResult]:
         """Many series in one call: a Forecast or an ItemError per item, in order."""
-        requests = [as_request(item) for item in items]
-        batch = pb.PredictBatchRequest(items=requests)
+        batch, zones = batch_request(items)
         response, rid = await self.call("PredictBatch", batch, timeout=timeout, request_id=request_id)
-        return batch_results(response, [r.timezone for r in requests], rid)
+        return batch_results(response, zones, rid)
 
     async def stream_request(
         self, request: pb.PredictRequest, *, timeout: float | None = None, request_id: str | None = None
@@ -181,15 +179,14 @@ class AsyncKronosClient(ClientCore):
         return response
 
     async def health(self, service: str = "", *, timeout: float | None = None) -> str:
-        """grpc.health.v1 status name; needs no credentials; not retried."""
-        stub = health_pb2_grpc.HealthStub(self.channels[0])
+        """grpc.health.v1 status name ("SERVING", "NOT_SERVING"); "" is liveness,
+        "kronos.v1.KronosPredictor" readiness. Needs no credentials; not retried."""
+        stub = health_pb2_grpc.HealthStub(self._open().rotation.next())
         try:
-            response = await stub.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=self.timeout(timeout)
-            )
+            response = await stub.Check(health_request(service), timeout=self.timeout(timeout))
         except grpc.RpcError as exc:
             raise KronosClientError.from_rpc_error(exc) from None
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+        return serving_status(response)
 
     async def predict_df(
         self,
@@ -209,21 +206,12 @@ class AsyncKronosClient(ClientCore):
     ) -> Any:
         """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp."""
         request = frame_request(
-            df,
-            x_timestamp,
-            y_timestamp,
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            seed=seed,
-            timezone=timezone,
+            df, x_timestamp, y_timestamp, pred_len, T, top_k, top_p, sample_count, seed, timezone
         )
         if not verbose:
             return frame_result(await self.predict_request(request, timeout=timeout), y_timestamp)
         async for event in self.stream_request(request, timeout=timeout):
-            if isinstance(event, Forecast):
-                return frame_result(event, y_timestamp)
-            progress(event.step + 1, pred_len)
-        raise KronosClientError(grpc.StatusCode.INTERNAL, "the stream ended without a final forecast")
+            frame = df_progress(event, y_timestamp, pred_len)
+            if frame is not None:
+                return frame
+        raise no_final_forecast()

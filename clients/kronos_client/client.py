@@ -8,18 +8,26 @@ from types import TracebackType
 from typing import Any, Unpack
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_client.channel import Rotation, open_channels, sync_channel
 from kronos_client.config import ClientConfig
-from kronos_client.core import BatchItem, ClientCore, PredictOptions, as_request, progress
-from kronos_client.errors import KronosClientError, metadata_dict
+from kronos_client.core import (
+    BatchItem,
+    ClientCore,
+    PredictOptions,
+    batch_request,
+    df_progress,
+    health_request,
+    no_final_forecast,
+    serving_status,
+)
+from kronos_client.errors import KronosClientError
 from kronos_client.frames import frame_request, frame_result
 from kronos_client.messages import Column, build_request
 from kronos_client.results import BatchResult, Forecast, ItemError, StreamEvent, batch_results, stream_event
-from kronos_client.retry import Deadline
 
 
 class KronosClient(ClientCore):
@@ -63,54 +71,37 @@ class KronosClient(ClientCore):
         self, method: str, request: Any, *, timeout: float | None = None, request_id: str | None = None
     ) -> tuple[Any, str]:
         """Raw unary call by method name with retries -> (response message, request id)."""
-        deadline = Deadline(self.timeout(timeout))
-        rid = self.request_id(request_id)
-        attempt = 0
+        attempts = self.attempts(timeout, request_id)
         while True:
-            stub = self._stubs.next()
             try:
-                response, call = getattr(stub, method).with_call(
-                    request, timeout=deadline.remaining(), metadata=self.metadata(rid)
-                )
-                return response, metadata_dict(call.initial_metadata()).get("x-request-id", rid)
+                response, call = getattr(self._stubs.next(), method).with_call(request, **attempts.options())
+                return response, attempts.answered(call.initial_metadata())
             except grpc.RpcError as exc:
-                error = KronosClientError.from_rpc_error(exc, rid)
-            wait = self.policy.delay(attempt, error, deadline.remaining())
-            if wait is None:
-                raise error
-            time.sleep(wait)
-            attempt += 1
+                error = attempts.error(exc)
+            time.sleep(attempts.wait(error))
 
     def stream_raw(
         self, request: pb.PredictRequest, *, timeout: float | None = None, request_id: str | None = None
     ) -> Iterator[tuple[pb.PredictStreamEvent, str]]:
         """PredictStream with retries until the first message arrives (never after)."""
-        deadline = Deadline(self.timeout(timeout))
-        rid = self.request_id(request_id)
-        attempt = 0
+        attempts = self.attempts(timeout, request_id)
         while True:
-            call = self._stubs.next().PredictStream(
-                request, timeout=deadline.remaining(), metadata=self.metadata(rid)
-            )
+            call = self._stubs.next().PredictStream(request, **attempts.options())
             received = False
             try:
                 for event in call:
                     if not received:
-                        rid = metadata_dict(call.initial_metadata()).get("x-request-id", rid)
+                        attempts.answered(call.initial_metadata())
                         received = True
-                    yield event, rid
+                    yield event, attempts.request_id
                 return
             except grpc.RpcError as exc:
-                error = KronosClientError.from_rpc_error(exc, rid)
+                error = attempts.error(exc)
                 if received:
                     raise error from None
             finally:
                 call.cancel()  # a no-op once finished; frees the call if the caller stopped early
-            wait = self.policy.delay(attempt, error, deadline.remaining())
-            if wait is None:
-                raise error
-            time.sleep(wait)
-            attempt += 1
+            time.sleep(attempts.wait(error))
 
     # -- the API ----------------------------------------------------------------------
 
@@ -140,10 +131,9 @@ class KronosClient(ClientCore):
         self, items: Sequence[BatchItem], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[BatchResult]:
         """Many series in one call: a Forecast or an ItemError per item, in order."""
-        requests = [as_request(item) for item in items]
-        batch = pb.PredictBatchRequest(items=requests)
+        batch, zones = batch_request(items)
         response, rid = self.call("PredictBatch", batch, timeout=timeout, request_id=request_id)
-        return batch_results(response, [r.timezone for r in requests], rid)
+        return batch_results(response, zones, rid)
 
     def stream_request(
         self, request: pb.PredictRequest, *, timeout: float | None = None, request_id: str | None = None
@@ -176,12 +166,10 @@ class KronosClient(ClientCore):
         "kronos.v1.KronosPredictor" readiness. Needs no credentials; not retried."""
         stub = health_pb2_grpc.HealthStub(self._channels.next())
         try:
-            response = stub.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=self.timeout(timeout)
-            )
+            response = stub.Check(health_request(service), timeout=self.timeout(timeout))
         except grpc.RpcError as exc:
             raise KronosClientError.from_rpc_error(exc) from None
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+        return serving_status(response)
 
     # -- pandas, mirroring Kronos' KronosPredictor -------------------------------------
 
@@ -203,24 +191,15 @@ class KronosClient(ClientCore):
     ) -> Any:
         """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp."""
         request = frame_request(
-            df,
-            x_timestamp,
-            y_timestamp,
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            seed=seed,
-            timezone=timezone,
+            df, x_timestamp, y_timestamp, pred_len, T, top_k, top_p, sample_count, seed, timezone
         )
         if not verbose:
             return frame_result(self.predict_request(request, timeout=timeout), y_timestamp)
         for event in self.stream_request(request, timeout=timeout):
-            if isinstance(event, Forecast):
-                return frame_result(event, y_timestamp)
-            progress(event.step + 1, pred_len)
-        raise KronosClientError(grpc.StatusCode.INTERNAL, "the stream ended without a final forecast")
+            frame = df_progress(event, y_timestamp, pred_len)
+            if frame is not None:
+                return frame
+        raise no_final_forecast()
 
     def predict_df_batch(
         self,
@@ -241,19 +220,7 @@ class KronosClient(ClientCore):
         """Like ``KronosPredictor.predict_batch``: one DataFrame per series; any failed
         series raises its error. ``verbose`` is accepted for compatibility."""
         requests = [
-            frame_request(
-                df,
-                x,
-                y,
-                pred_len,
-                T=T,
-                top_k=top_k,
-                top_p=top_p,
-                sample_count=sample_count,
-                seed=seed,
-                timezone=timezone,
-                series_id=str(i),
-            )
+            frame_request(df, x, y, pred_len, T, top_k, top_p, sample_count, seed, timezone, series_id=str(i))
             for i, (df, x, y) in enumerate(zip(df_list, x_timestamp_list, y_timestamp_list, strict=True))
         ]
         results = self.predict_batch(requests, timeout=timeout)

@@ -31,7 +31,6 @@ def frame_request(
     x_timestamp: Any,
     y_timestamp: Any,
     pred_len: int,
-    *,
     T: float,
     top_k: int,
     top_p: float,
@@ -40,7 +39,7 @@ def frame_request(
     timezone: str = "",
     series_id: str = "",
 ) -> pb.PredictRequest:
-    """Kronos ``KronosPredictor.predict`` arguments -> PredictRequest."""
+    """Kronos ``KronosPredictor.predict`` arguments (in its order) -> PredictRequest."""
     require_pandas()
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
     if missing:
