@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     report.print_summary(wall)
     if args.json:
         write_json(args.json, report.data)
+        print(f"   JSON written to {args.json}")
     return 0
 
 

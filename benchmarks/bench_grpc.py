@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +19,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' server helpers; benchmarks are run from the checkout
+from harness import percentile, use_checkout, write_json
+
+use_checkout()
 
 from tests.rpc.helpers import request  # noqa: E402
 from tests.servers import start_server  # noqa: E402
@@ -32,16 +31,12 @@ from kronos.v1 import predictor_pb2_grpc as pb_grpc  # noqa: E402
 from kronos_server.rpc.convert import series_from_pb  # noqa: E402
 
 
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "n": len(values),
-        "p50_ms": pct(values, 50) * 1e3,
-        "p90_ms": pct(values, 90) * 1e3,
-        "p99_ms": pct(values, 99) * 1e3,
+        "p50_ms": percentile(values, 50) * 1e3,
+        "p90_ms": percentile(values, 90) * 1e3,
+        "p99_ms": percentile(values, 99) * 1e3,
         "min_ms": min(values) * 1e3,
     }
 
@@ -124,9 +119,9 @@ def decode_2048(repeats: int) -> dict[str, float]:
         convert.append(t2 - t1)
     return {
         "bytes": len(data),
-        "parse_p50_us": pct(parse, 50) * 1e6,
-        "to_domain_p50_us": pct(convert, 50) * 1e6,
-        "total_p50_us": (pct(parse, 50) + pct(convert, 50)) * 1e6,
+        "parse_p50_us": percentile(parse, 50) * 1e6,
+        "to_domain_p50_us": percentile(convert, 50) * 1e6,
+        "total_p50_us": (percentile(parse, 50) + percentile(convert, 50)) * 1e6,
     }
 
 
@@ -162,7 +157,7 @@ def main() -> int:
         f"to domain {dec['to_domain_p50_us']:.0f} us = {dec['total_p50_us']:.0f} us (p50)"
     )
     if args.json:
-        args.json.write_text(json.dumps({"overhead": over, "throughput": tput, "decode_2048": dec}, indent=2))
+        write_json(args.json, {"overhead": over, "throughput": tput, "decode_2048": dec})
     return 0
 
 

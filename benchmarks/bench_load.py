@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' process helpers; benchmarks are run from the checkout
+from harness import ROOT, use_checkout, write_json
+
+use_checkout()
 
 from tests.processes import ServerProcess, make_keys  # noqa: E402
 
@@ -177,7 +178,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for config in chosen:
             runs.append(run_config(config, args.out, ckpt, Path(tmp)))
-    (args.out / "load-summary.json").write_text(json.dumps(runs, indent=2))
+    write_json(args.out / "load-summary.json", runs)
     print_report(runs)
     print(f"\nwrote {args.out / 'load-summary.json'}")
     return 0

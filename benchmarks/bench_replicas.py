@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' process helpers; benchmarks are run from the checkout
+from harness import percentile, use_checkout
+
+use_checkout()
 
 from tests.processes import ServerProcess, make_keys  # noqa: E402
 from tests.rpc.helpers import request  # noqa: E402
@@ -86,8 +87,8 @@ def run_load(client: KronosClient, req: pb.PredictRequest, callers: int, seconds
         "calls": done,
         "errors": len(errors),
         "calls_per_s": done / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)) if done else None,
-        "p95_ms": float(np.percentile(lat, 95)) if done else None,
+        "p50_ms": percentile(lat, 50) if done else None,
+        "p95_ms": percentile(lat, 95) if done else None,
     }
 
 

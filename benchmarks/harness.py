@@ -51,7 +51,7 @@ def fmt_s(s: dict[str, Any], unit: float = 1.0, digits: int = 3) -> str:
     return f"n={int(s['n'])}  {lo} / {med} / {hi}"
 
 
-def percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
@@ -268,4 +268,3 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    print(f"   JSON written to {path}")
