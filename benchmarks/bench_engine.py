@@ -42,22 +42,8 @@ from pathlib import Path
 
 import torch
 
-from enginebench import concurrency, memory, prefill, single, streaming, threads
-from enginebench.workload import (
-    FULL,
-    QUICK,
-    REQUEST_SEED,
-    TARGETS,
-    TEMPERATURE,
-    TOP_K,
-    TOP_P,
-    SumObserver,
-    build_bundle,
-    load_candles,
-    make_series,
-    run_one,
-    start_engine,
-)
+from enginebench import concurrency, memory, prefill, single, streaming, threads, workload
+from enginebench.workload import FULL, QUICK, REQUEST_SEED, TARGETS, TEMPERATURE, TOP_K, TOP_P
 from harness import REEXEC_MARK, Report, machine_info, passive_omp_or_reexec, print_probe_result, write_json
 from randomweights import MODEL_SEED
 
@@ -135,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print("   times are seconds unless marked; 'min / median / max' over the stated runs; ratios use medians")
 
     measured_memory = memory.run_memory_probe(plan, args.threads)  # first: see run_memory_probe
-    bundle = build_bundle(plan)
-    candles = load_candles()
+    bundle = workload.build_bundle(plan)
+    candles = workload.load_candles()
     print(f"   data: {candles.path} ({candles.ts.size} candles), windows of {plan.n} rows")
     n_pred = sum(x.numel() for x in bundle.predictor.parameters())
     n_tok = sum(x.numel() for x in bundle.tokenizer.parameters())
@@ -159,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # logits sanity: random weights must not give a degenerate distribution
     with torch.inference_mode():
-        probe = make_series(candles, plan, 0, 1, 1, 0, "probe")
+        probe = workload.make_series(candles, plan, 0, 1, 1, 0, "probe")
         s1, s2 = bundle.tokenizer.encode(torch.from_numpy(probe.x_norm).unsqueeze(0))
         st = torch.from_numpy(probe.x_stamps).unsqueeze(0)
         h = bundle.predictor.hidden(s1, s2, st)
@@ -172,27 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{float(logits.std()):.2f}, top_p {TOP_P} keeps ~{kept} of {logits.numel()} ids"
     )
 
-    obs = SumObserver()
-    engine = start_engine(bundle, args.threads, obs)
-    try:
-        run_one(engine, make_series(candles, plan, 0, 4, 1, 0, "warm"))  # engine warm-up
+    with workload.warm_engine(bundle, candles, plan, args.threads) as (engine, obs):
         single.bench_single(report, bundle, engine, obs, candles, plan, recompute_repeats)
         report.data["cache_bytes_per_row"] = engine.stats().cache_bytes_per_row
-    finally:
-        engine.stop(grace=60)
     concurrency.bench_concurrency(report, bundle, candles, plan, args.threads)
     prefill.bench_prefill_flops(report, bundle, plan)
     memory.bench_memory(report, plan, measured_memory)
     if not args.no_thread_sweep:
         threads.bench_threads(report, plan, plan.thread_repeats)
     if not args.no_streaming:
-        obs = SumObserver()
-        engine = start_engine(bundle, args.threads, obs)
-        try:
-            run_one(engine, make_series(candles, plan, 0, 4, 1, 0, "warm"))
+        with workload.warm_engine(bundle, candles, plan, args.threads) as (engine, obs):
             streaming.bench_streaming(report, engine, obs, candles, plan)
-        finally:
-            engine.stop(grace=60)
 
     wall = time.perf_counter() - t_start
     report.data["wall_s"] = wall

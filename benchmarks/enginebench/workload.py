@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +223,20 @@ def start_engine(bundle: ModelBundle, threads: int, observer: SumObserver | None
     )
     engine.start()
     return engine
+
+
+@contextmanager
+def warm_engine(
+    bundle: ModelBundle, candles: Candles, plan: Plan, threads: int
+) -> Iterator[tuple[Engine, SumObserver]]:
+    """A started engine with its observer, after one short forecast (not counted); stopped after."""
+    obs = SumObserver()
+    engine = start_engine(bundle, threads, obs)
+    try:
+        run_one(engine, make_series(candles, plan, 0, 4, 1, 0, "warm"))
+        yield engine, obs
+    finally:
+        engine.stop(grace=60)
 
 
 def run_one(engine: Engine, series: PreparedSeries) -> tuple[float, Forecast]:

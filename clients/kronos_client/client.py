@@ -12,18 +12,10 @@ from grpc_health.v1 import health_pb2_grpc
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
+from kronos_client import core
 from kronos_client.channel import Rotation, open_channels, sync_channel
 from kronos_client.config import ClientConfig
-from kronos_client.core import (
-    BatchItem,
-    ClientCore,
-    PredictOptions,
-    batch_request,
-    df_progress,
-    health_request,
-    no_final_forecast,
-    serving_status,
-)
+from kronos_client.core import BatchItem, ClientCore, PredictOptions
 from kronos_client.errors import KronosClientError
 from kronos_client.frames import frame_request, frame_result
 from kronos_client.messages import Column, build_request
@@ -131,7 +123,7 @@ class KronosClient(ClientCore):
         self, items: Sequence[BatchItem], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[BatchResult]:
         """Many series in one call: a Forecast or an ItemError per item, in order."""
-        batch, zones = batch_request(items)
+        batch, zones = core.batch_request(items)
         response, rid = self.call("PredictBatch", batch, timeout=timeout, request_id=request_id)
         return batch_results(response, zones, rid)
 
@@ -166,10 +158,10 @@ class KronosClient(ClientCore):
         "kronos.v1.KronosPredictor" readiness. Needs no credentials; not retried."""
         stub = health_pb2_grpc.HealthStub(self._channels.next())
         try:
-            response = stub.Check(health_request(service), timeout=self.timeout(timeout))
+            response = stub.Check(core.health_request(service), timeout=self.timeout(timeout))
         except grpc.RpcError as exc:
             raise KronosClientError.from_rpc_error(exc) from None
-        return serving_status(response)
+        return core.serving_status(response)
 
     # -- pandas, mirroring Kronos' KronosPredictor -------------------------------------
 
@@ -196,10 +188,10 @@ class KronosClient(ClientCore):
         if not verbose:
             return frame_result(self.predict_request(request, timeout=timeout), y_timestamp)
         for event in self.stream_request(request, timeout=timeout):
-            frame = df_progress(event, y_timestamp, pred_len)
+            frame = core.df_progress(event, y_timestamp, pred_len)
             if frame is not None:
                 return frame
-        raise no_final_forecast()
+        raise core.no_final_forecast()
 
     def predict_df_batch(
         self,
