@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from kronos_server.engine.cost import LinearCost, engine_plan
 from kronos_server.engine.engine import Engine, EngineConfig
@@ -21,8 +20,7 @@ from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import prepare
 from kronos_server.forecast.types import SamplingParams
-from kronos_server.model.bundle import DEFAULT_MODEL_DIR, ModelBundle
-from kronos_server.model.checkpoint import load_predictor, load_tokenizer
+from kronos_server.model.bundle import ModelBundle, load_bundle
 from kronos_server.rpc.server import warmup_series
 from tests.engine.conftest import random_series
 
@@ -57,12 +55,7 @@ class Passes:
 
 @pytest.fixture(scope="module")
 def embedded() -> ModelBundle:
-    return ModelBundle(
-        load_tokenizer(DEFAULT_MODEL_DIR / "tokenizer"),
-        load_predictor(DEFAULT_MODEL_DIR / "predictor"),
-        CONTEXT,
-        torch.device("cpu"),
-    )
+    return load_bundle(None, None, CONTEXT)  # None: the embedded default model
 
 
 def _started(engine: Engine) -> Engine:
