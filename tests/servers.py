@@ -69,13 +69,9 @@ def start_server(
     *,
     load: bool = True,
     key_name: str = CONTAINER,
-    bridge_token: str | None = None,
     **overrides: Any,
 ) -> RunningServer:
-    """Start a real server; unless overridden, its keys file holds one container ``key_name``.
-
-    ``bridge_token``: calls carrying it (the in-process REST bridge's) are not counted by the
-    server's metrics interceptor."""
+    """Start a real server; unless overridden, its keys file holds one container ``key_name``."""
     key = ""
     if "api_keys_file" not in overrides and "trusted_containers" not in overrides:
         keys_file = tmp / "api-keys.json"
@@ -88,7 +84,7 @@ def start_server(
     thread.start()
 
     async def build() -> GrpcServer:
-        server = build_grpc_server(settings, metrics, bridge_token)
+        server = build_grpc_server(settings, metrics)
         await server.start()
         if load:
             await server.load()

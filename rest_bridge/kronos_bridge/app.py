@@ -1,4 +1,5 @@
-"""Wiring: the FastAPI app of the /v1 API. The lifespan opens (and closes) the gRPC channel."""
+"""Wiring: the FastAPI app of the /v1 API over a dataplane: the server's own (in-process) or a
+remote one over a gRPC channel (standalone), which the lifespan opens and closes."""
 
 from __future__ import annotations
 
@@ -14,20 +15,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from kronos_bridge.errors import HttpError, error_response
-from kronos_bridge.middleware import BridgeMiddleware, info_of
+from kronos_bridge.middleware import GateMiddleware, info_of
+from kronos_bridge.plane import RestPlane
+from kronos_bridge.remote import RemoteDataplane, channel_credentials, open_channel
 from kronos_bridge.routes import docs, health, index, models, predict
 from kronos_bridge.routes import metrics as metrics_route
 from kronos_bridge.routes.responses import SECURITY_SCHEMES
 from kronos_bridge.schemas import BatchRequestBody, PredictRequestBody
 from kronos_bridge.state import BridgeState
-from kronos_bridge.upstream import ModelInfoProvider, Upstream
+from kronos_server.gate import Gate
 from kronos_server.observability.metrics import Metrics
 from kronos_server.settings import Settings, SettingsError
 
 TITLE = "Kronos Serve REST API"
 VERSION = "v1"
-# the bridge forwards what it is given; the gRPC service enforces the size limit
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 REQUEST_MODELS = (PredictRequestBody, BatchRequestBody)
 
 
@@ -86,43 +87,58 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def create_app(
     settings: Settings,
     *,
+    plane: RestPlane | None = None,
+    gate: Gate | None = None,
     grpc_target: str | None = None,
     channel: grpc.aio.Channel | None = None,
-    metrics: Metrics | None = None,
-    model_info_provider: ModelInfoProvider | None = None,
-    bridge_token: str | None = None,
 ) -> FastAPI:
-    """The /v1 app over the gRPC service at ``grpc_target`` (or over ``channel``, not closed here).
+    """The /v1 app.
 
-    In-process (``kronos-serve serve``): the server's ``metrics``, its ``bridge_token`` and a
-    ``model_info_provider`` reading the loaded model. Standalone: ``grpc_target`` alone; model
-    versions then come from GetModelInfo with the KRONOS_BRIDGE_* credentials, if set.
+    In-process (``kronos-serve serve``): the server's ``plane`` and ``gate`` (its metrics,
+    authenticator and rate limits, shared with gRPC). Standalone: a remote dataplane over
+    ``grpc_target`` (or over ``channel``, not closed here) and a gate of its own that checks
+    sizes, assigns request ids and counts calls, leaving authentication and rate limits to
+    the gRPC server; model versions for readyz come from GetModelInfo with the
+    KRONOS_BRIDGE_* credentials, if set.
     """
-    if (grpc_target is None) == (channel is None):
+    if (plane is None) == (grpc_target is None and channel is None):
+        raise ValueError("give a plane, or a grpc_target or channel, not both")
+    if grpc_target is not None and channel is not None:
         raise ValueError("give grpc_target or channel, not both")
-    state = BridgeState(settings, metrics or Metrics())
-    credentials = bridge_credentials(settings)
+    if gate is None:
+        gate = Gate(
+            Metrics(),
+            authenticator=None,
+            limiter=None,
+            max_request_bytes=settings.max_request_bytes,
+            max_batch_items=settings.max_batch_items,
+        )
+    state = BridgeState(settings, gate.metrics, gate)
+    credentials = bridge_credentials(settings) if plane is None else ()
+    tls = channel_credentials(settings) if grpc_target is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = channel is None
-        ch = grpc.aio.insecure_channel(grpc_target or "", options=CHANNEL_OPTIONS) if own else channel
-        assert ch is not None
-        state.upstream = Upstream(
-            ch, bridge_token=bridge_token, model_info_provider=model_info_provider, credentials=credentials
-        )
+        if plane is not None:
+            state.plane = plane
+            yield
+            state.plane = None
+            return
+        ch = channel if channel is not None else open_channel(grpc_target or "", tls)
+        remote = RemoteDataplane(ch, credentials=credentials)
+        state.plane = remote
         try:
             yield
         finally:
-            state.upstream = None
-            if own:
-                await ch.close()
+            state.plane = None
+            if channel is None:
+                await remote.close()
 
     app = FastAPI(
         title=TITLE,
         version=VERSION,
-        description="Forecasts of OHLCV candlesticks by the Kronos model, over the gRPC service "
-        "kronos.v1.KronosPredictor. Send `X-Container-Name` and `Authorization: Bearer <key>` "
+        description="Forecasts of OHLCV candlesticks by the Kronos model, the same service as the "
+        "gRPC API kronos.v1.KronosPredictor. Send `X-Container-Name` and `Authorization: Bearer <key>` "
         "(the Authorize button here).",
         openapi_url="/v1/openapi.json",
         docs_url=None,  # routes/docs.py: the same page without a CDN
@@ -135,7 +151,7 @@ def create_app(
     docs.mount(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(BridgeMiddleware, metrics=state.metrics, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(GateMiddleware, gate=gate)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,20 +1,26 @@
-"""One ASGI middleware for every request: request id, body size limit, metrics, last-resort errors.
+"""The ASGI adapter of the call gate, for every HTTP request.
 
-* ``X-Request-ID``: the caller's when it is a sane token, else a fresh one; on every
-  response and forwarded to gRPC as ``x-request-id``.
+* Request id: ``X-Request-ID``, the caller's when it is a sane token, else a fresh one, on
+  every response.
+* The routes that call the service (``COUNTED_ROUTES``) run inside the gate's scope
+  (:meth:`kronos_server.gate.Gate.scope`): counted once under their REST path, with the
+  same status values as gRPC calls, the refusals here included, and one access-log line
+  ("request finished"). The route admits the call (authentication, rate limit) once it has
+  parsed the body.
+* Header limit: the service's routes refuse headers over gRPC's metadata limit (413).
 * Body limit: ``Content-Length`` over KRONOS_MAX_REQUEST_SIZE_MB is refused (413) before a
-  byte is read; a body without one is read up to the limit and refused when it passes it.
-  The body is then replayed to the route, which parses it.
-* Metrics: the routes that call the KronosPredictor service are counted here, once, under
-  their REST path (the service does not count the bridge's calls again), with the same
-  status values as native gRPC calls, the bridge's own rejections included.
-* An :class:`HttpError` from anywhere below becomes the error body; anything else is a
-  500 with a generic message and a logged traceback.
+  byte is read; a body without one is read up to the limit and refused when it passes it
+  (the gate's size check, so also counted). The body is then replayed to the route.
+* Errors: a :class:`~kronos_server.errors.KronosError` from below becomes its HTTP answer
+  (:func:`kronos_bridge.errors.http_error`), an :class:`HttpError` is answered as it is,
+  anything else is a 500 with a generic message and a logged traceback.
+* Every request also gets an "http request finished" line (method, path, HTTP status).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
 from loguru import logger
@@ -22,9 +28,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kronos_bridge.errors import GENERIC_INTERNAL, HttpError, bad_request, error_response, too_large
-from kronos_server.observability.metrics import Metrics
-from kronos_server.rpc.interceptors.request_context import request_id_from
+from kronos_bridge.errors import GENERIC_INTERNAL, HttpError, error_response, http_error
+from kronos_server.errors import InternalError, KronosError, MalformedRequestError
+from kronos_server.gate import Call, Gate, request_id_from
+from kronos_server.gate import Headers as CallHeaders
 
 SCOPE_KEY = "kronos"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -34,7 +41,7 @@ COUNTED_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/predict/batch"): "PredictBatch",
     ("GET", "/v1/models"): "GetModelInfo",
 }
-# HTTP status -> status label, when the route did not set one itself
+# HTTP status -> status label of the log line, for requests outside the gate
 _OUTCOME_BY_HTTP = {
     400: "invalid",
     401: "unauthorized",
@@ -53,7 +60,7 @@ class RequestInfo:
     """Per-request state shared by the middleware and the route (``request.scope["kronos"]``)."""
 
     request_id: str
-    outcome: str | None = None
+    call: Call  # the gate's view of the call (counted only on COUNTED_ROUTES)
 
 
 class ClientGone(Exception):
@@ -71,99 +78,113 @@ def outcome_of(status: int) -> str:
     return _OUTCOME_BY_HTTP.get(status, "error")
 
 
-class BridgeMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int):
+def _answered(exc: BaseException) -> str | None:
+    """The outcome of an exception the REST layer answers itself."""
+    if isinstance(exc, HttpError):
+        return exc.outcome
+    if isinstance(exc, ClientGone):
+        return "cancelled"
+    return None
+
+
+def describe(scope: Scope, headers: Headers) -> Call:
+    """The gate's view of an HTTP request."""
+    return Call(
+        method=COUNTED_ROUTES.get((scope["method"], scope["path"]), ""),
+        route=scope["path"],
+        headers=CallHeaders(headers.items()),
+        size_subject="request body",
+        answered=_answered,
+    )
+
+
+class GateMiddleware:
+    def __init__(self, app: ASGIApp, *, gate: Gate):
         self.app = app
-        self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        info = RequestInfo(request_id_from(headers.get("x-request-id")))
-        scope[SCOPE_KEY] = info
-        endpoint = COUNTED_ROUTES.get((scope["method"], scope["path"]))
+        call = describe(scope, headers)
+        counted = bool(call.method)
         started = time.perf_counter()
         status = 500
         response_started = False
+        error: HttpError | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = int(message["status"])
-                MutableHeaders(scope=message).append("x-request-id", info.request_id)
+                MutableHeaders(scope=message).append("x-request-id", call.request_id)
             await send(message)
 
-        if endpoint is not None:
-            self.metrics.concurrent.inc()
-        with logger.contextualize(request_id=info.request_id):
-            try:
+        gated: AbstractAsyncContextManager[object] = self.gate.scope(call) if counted else nullcontext()
+        try:
+            async with gated:
+                if not counted:
+                    call.request_id = request_id_from(headers.get("x-request-id"))
+                scope[SCOPE_KEY] = RequestInfo(call.request_id, call)
+                if counted:
+                    call.header_bytes = sum(len(k) + len(v) for k, v in scope["headers"])
+                    self.gate.check_size(call)
                 body_receive = receive
                 if scope["method"] in BODY_METHODS:
-                    body_receive = await self._buffered(headers, receive)
+                    body_receive = await self._buffered(call, headers, receive)
                 await self.app(scope, body_receive, send_with_id)
-            except HttpError as exc:
-                info.outcome = exc.outcome
+        except HttpError as exc:
+            error = exc
+        except KronosError as exc:
+            error = http_error(exc)
+        except ClientGone:
+            call.outcome, status = "cancelled", 499
+        except Exception:  # outside the gate (uncounted routes): the gate logs its own
+            logger.exception("unhandled error in {} {}", scope["method"], scope["path"])
+            error = http_error(InternalError(GENERIC_INTERNAL))
+        with logger.contextualize(request_id=call.request_id):
+            if error is not None:
+                call.outcome = call.outcome or error.outcome
                 if not response_started:
-                    await error_response(exc, info.request_id)(scope, receive, send_with_id)
-            except ClientGone:
-                info.outcome, status = "cancelled", 499
-            except Exception:
-                logger.exception("unhandled error in {} {}", scope["method"], scope["path"])
-                info.outcome = "error"
-                if not response_started:
-                    fault = HttpError(500, "internal", GENERIC_INTERNAL, "error")
-                    await error_response(fault, info.request_id)(scope, receive, send_with_id)
-            finally:
-                elapsed = time.perf_counter() - started
-                outcome = info.outcome or outcome_of(status)
-                if endpoint is not None:
-                    self._record(scope["path"], endpoint, outcome, elapsed)
-                log = logger.bind(
-                    method=scope["method"],
-                    path=scope["path"],
-                    endpoint=endpoint,
-                    status=outcome,
-                    http_status=status,
-                    latency_ms=round(elapsed * 1e3, 3),
-                )
-                if endpoint is None:
-                    log.debug("http request finished")
-                elif outcome in ("timeout", "rate_limited"):
-                    log.warning("http request finished")
-                elif outcome == "error":
-                    log.error("http request finished")
-                else:
-                    log.info("http request finished")
+                    await error_response(error, call.request_id)(scope, receive, send_with_id)
+            self._log(scope, call, status, time.perf_counter() - started)
 
-    def _record(self, route: str, endpoint: str, outcome: str, elapsed: float) -> None:
-        m = self.metrics
-        m.requests.labels(route, outcome).inc()
-        m.request_duration.labels(route).observe(elapsed)
-        if outcome == "timeout":
-            m.timeouts.labels(endpoint).inc()
-        m.concurrent.dec()
-
-    def refuse_size(self, size: int) -> HttpError:
-        self.metrics.size_rejections.labels("unknown").inc()
-        return too_large(
-            f"request body is {size} bytes; the limit is {self.max_body_bytes} bytes",
-            {"limit_bytes": self.max_body_bytes},
+    @staticmethod
+    def _log(scope: Scope, call: Call, status: int, elapsed: float) -> None:
+        outcome = call.outcome or outcome_of(status)
+        log = logger.bind(
+            method=scope["method"],
+            path=scope["path"],
+            endpoint=call.method or None,
+            status=outcome,
+            http_status=status,
+            latency_ms=round(elapsed * 1e3, 3),
         )
+        if not call.method:
+            log.debug("http request finished")
+        elif outcome in ("timeout", "rate_limited"):
+            log.warning("http request finished")
+        elif outcome == "error":
+            log.error("http request finished")
+        else:
+            log.info("http request finished")
 
-    async def _buffered(self, headers: Headers, receive: Receive) -> Receive:
+    def _check_size(self, call: Call, size: int) -> None:
+        call.size_bytes = size
+        self.gate.check_size(call)
+
+    async def _buffered(self, call: Call, headers: Headers, receive: Receive) -> Receive:
         """Read the whole body within the limit; a receive() that replays it."""
         declared = headers.get("content-length")
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
-                raise bad_request(f"invalid Content-Length: {declared[:40]!r}") from None
-            if size > self.max_body_bytes:
-                raise self.refuse_size(size)
+                raise MalformedRequestError(f"invalid Content-Length: {declared[:40]!r}") from None
+            self._check_size(call, size)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -172,11 +193,12 @@ class BridgeMiddleware:
                 raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                raise self.refuse_size(size)
+            if size > self.gate.max_request_bytes:
+                self._check_size(call, size)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        call.size_bytes = size
         body = b"".join(chunks)
         replayed = False
 

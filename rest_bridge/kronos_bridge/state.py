@@ -1,4 +1,4 @@
-"""What the routes share: settings, metrics, the upstream (set by the lifespan), draining."""
+"""What the routes share: settings, metrics, the gate, the dataplane (set by the lifespan), draining."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kronos_bridge.middleware import RequestInfo, info_of
-from kronos_bridge.upstream import Upstream
+from kronos_bridge.plane import RestPlane
+from kronos_server.gate import Gate
 from kronos_server.observability.metrics import Metrics
 from kronos_server.settings import Settings
 
@@ -17,13 +18,14 @@ from kronos_server.settings import Settings
 class BridgeState:
     settings: Settings
     metrics: Metrics
-    upstream: Upstream | None = None  # None outside the lifespan
+    gate: Gate
+    plane: RestPlane | None = None  # None outside the lifespan
     draining: bool = False  # set on SIGTERM: readyz answers 503 from then on
 
-    def connected(self) -> Upstream:
-        if self.upstream is None:
+    def connected(self) -> RestPlane:
+        if self.plane is None:
             raise RuntimeError("the bridge is used outside its lifespan (use `with TestClient(app)`)")
-        return self.upstream
+        return self.plane
 
 
 # async: FastAPI runs a sync dependency in a worker thread, a hop that costs more than the call

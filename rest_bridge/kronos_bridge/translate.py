@@ -71,6 +71,29 @@ def series_to_pb(series: SeriesInput) -> pb.PredictRequest:
     return msg
 
 
+_INT_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
+_SAMPLING = pb.SamplingParams.DESCRIPTOR.fields_by_name
+
+
+def check_ranges(series: SeriesInput) -> None:
+    """Refuse the integers the API's types cannot hold (top_k is an int32), as a gRPC caller
+    could not send them either; InvalidInputError names the REST field."""
+    s = series.sampling
+    checks = [
+        ("overrides.pred_len", pb.PredictRequest.DESCRIPTOR.fields_by_name["pred_len"], series.pred_len)
+    ]
+    checks += [(f"overrides.{n}", _SAMPLING[n], getattr(s, n)) for n in ("top_k", "sample_count", "seed")]
+    for rest, descriptor, value in checks:
+        low, high = _INT_RANGES.get(descriptor.cpp_type, (None, None))
+        if value is not None and low is not None and high is not None and not low <= value <= high:
+            raise InvalidInputError(f"{rest}: {value} is out of range", field=rest)
+
+
 def request_to_pb(payload: object) -> Translated:
     """A JSON request body (parsed) -> PredictRequest; InvalidInputError names the REST field."""
     series = series_from_request(payload)

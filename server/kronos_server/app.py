@@ -1,18 +1,23 @@
-"""Wiring for `kronos-serve serve`: settings -> security, metrics, interceptors, gRPC server,
-and the REST bridge on KRONOS_HTTP_PORT in the same process and event loop."""
+"""Wiring for `kronos-serve serve`: settings -> security, metrics, the call gate, the gRPC
+server, and the REST API on KRONOS_HTTP_PORT in the same process and event loop. Both
+transports call the same dataplane through the same gate (one authenticator, one set of rate
+limits, one set of metrics)."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import dataclasses
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from kronos_server.errors import KronosError
+from kronos_server.dataplane import Dataplane, ModelInfo
+from kronos_server.errors import KronosError, UnavailableError
+from kronos_server.forecast.types import Forecast, SeriesInput
+from kronos_server.gate import Gate
 from kronos_server.observability.metrics import Metrics
-from kronos_server.rpc.interceptors import build_interceptors
 from kronos_server.rpc.server import GrpcServer
 from kronos_server.security.keys import KeysFileError
 from kronos_server.security.ratelimit import RateLimiter
@@ -22,82 +27,87 @@ from kronos_server.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from kronos_bridge.plane import ModelVersions
     from kronos_bridge.server import HttpServer
-    from kronos_bridge.upstream import ModelVersions
 
 
-def build_grpc_server(
-    settings: Settings, metrics: Metrics | None = None, bridge_token: str | None = None
-) -> GrpcServer:
-    metrics = metrics or Metrics()
+def build_gate(settings: Settings, metrics: Metrics) -> Gate:
+    """The gate both transports of this process share."""
     security = build_security(settings)
-    interceptors = build_interceptors(
-        metrics=metrics,
+    return Gate(
+        metrics,
         authenticator=security.authenticator,
         limiter=RateLimiter(settings.rate_limit_spec()),
         max_request_bytes=settings.max_request_bytes,
         max_batch_items=settings.max_batch_items,
         mtls=settings.tls_client_ca_file is not None,
-        bridge_token=bridge_token,
     )
-    return GrpcServer(settings, metrics, interceptors)
 
 
-def loopback_target(host: str, port: int) -> str:
-    """Where this process reaches its own gRPC server."""
-    if host in ("", "0.0.0.0", "*"):
-        return f"127.0.0.1:{port}"
-    if host in ("::", "[::]"):
-        return f"[::1]:{port}"
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+def build_grpc_server(settings: Settings, metrics: Metrics | None = None) -> GrpcServer:
+    metrics = metrics or Metrics()
+    return GrpcServer(settings, metrics, build_gate(settings, metrics))
 
 
-def build_bridge_app(settings: Settings, server: GrpcServer, bridge_token: str) -> FastAPI | None:
-    """The in-process REST app over a loopback channel to ``server``; None when gRPC needs TLS."""
-    from kronos_bridge.app import create_app
-    from kronos_bridge.upstream import ModelVersions
+class ServedPlane:
+    """The running server's dataplane, for the in-process REST routes: unavailable until the
+    model is loaded, ready while the gRPC readiness says so."""
 
-    if settings.tls_cert_file is not None:
-        logger.warning(
-            "gRPC TLS is on: the in-process REST bridge is not started (it would call over plain "
-            "loopback); run `kronos-serve bridge --grpc-target HOST:PORT` behind your TLS proxy"
-        )
-        return None
+    def __init__(self, server: GrpcServer):
+        self.server = server
 
-    def versions() -> ModelVersions | None:
-        dp = server.dataplane
+    def _dp(self) -> Dataplane:
+        dp = self.server.dataplane
         if dp is None:
-            return None
-        info = dp.info()
-        return ModelVersions(
-            info.model_name, info.model_version, info.tokenizer_name, info.tokenizer_version, info.device
-        )
+            raise UnavailableError("the model is still loading; retry shortly")
+        return dp
 
-    return create_app(
-        settings,
-        grpc_target=loopback_target(settings.host, server.port),
-        metrics=server.metrics,
-        model_info_provider=versions,
-        bridge_token=bridge_token,
-    )
+    async def predict(
+        self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> Forecast:
+        return await self._dp().predict(series, timeout=timeout, request_id=request_id)
+
+    async def predict_batch(
+        self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
+    ) -> list[Forecast | KronosError]:
+        return await self._dp().predict_batch(items, timeout=timeout, request_id=request_id)
+
+    async def model_info(self) -> ModelInfo:
+        info = await self._dp().model_info()
+        return dataclasses.replace(info, max_request_bytes=self.server.settings.max_request_bytes)
+
+    async def ready(self) -> bool:
+        return self.server.health.serving and self.server.dataplane is not None
+
+    def versions_of(self, forecast: Forecast) -> tuple[str, str]:
+        return self._dp().versions_of(forecast)
+
+    async def versions(self) -> ModelVersions | None:
+        from kronos_bridge.plane import ModelVersions
+
+        dp = self.server.dataplane
+        return ModelVersions.of(dp.info()) if dp is not None else None
 
 
-def build_http_bridge(settings: Settings, server: GrpcServer, bridge_token: str) -> HttpServer | None:
-    """The in-process REST bridge on KRONOS_HTTP_PORT (not yet started)."""
+def build_rest_app(settings: Settings, server: GrpcServer) -> FastAPI:
+    """The in-process REST app: the /v1 routes over the server's dataplane and gate."""
+    from kronos_bridge.app import create_app
+
+    return create_app(settings, plane=ServedPlane(server), gate=server.gate)
+
+
+def build_http_server(settings: Settings, server: GrpcServer) -> HttpServer:
+    """The in-process REST API on KRONOS_HTTP_PORT (not yet started)."""
     from kronos_bridge.server import HttpServer
 
-    app = build_bridge_app(settings, server, bridge_token)
-    if app is None:
-        return None
+    app = build_rest_app(settings, server)
     return HttpServer(app, settings.host, settings.http_port, settings.shutdown_grace)
 
 
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then drain within KRONOS_SHUTDOWN_GRACE and return 0."""
-    # the in-process bridge's calls carry this token so the gRPC metrics do not count them twice
-    bridge_token = secrets.token_urlsafe(32)
     try:
-        server = build_grpc_server(settings, bridge_token=bridge_token)
+        server = build_grpc_server(settings)
     except KeysFileError as exc:
         logger.error("cannot start: {}", exc)
         return 2
@@ -105,12 +115,12 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    server.metrics.event_loop.watch(loop)  # gRPC, the REST bridge and /v1/metrics all run on it
+    server.metrics.event_loop.watch(loop)  # gRPC, REST and /v1/metrics all run on it
     await server.start()
+    http: HttpServer | None = None
     try:
-        http = build_http_bridge(settings, server, bridge_token)
-        if http is not None:
-            await http.start()
+        http = build_http_server(settings, server)
+        await http.start()
     except (OSError, RuntimeError, SettingsError) as exc:
         logger.error("cannot start the HTTP server on port {}: {}", settings.http_port, exc)
         await server.stop(0)
@@ -155,6 +165,8 @@ async def _report_draining(server: GrpcServer, http: HttpServer | None) -> None:
 
 async def _stop_all(server: GrpcServer, http: HttpServer | None, grace: float) -> None:
     """Both drain together: readyz and gRPC readiness report not ready first, then in-flight
-    calls get ``grace`` to finish (a REST call whose gRPC call is running finishes too)."""
+    calls of both get ``grace`` to finish; the dataplane closes once both have stopped."""
+    started = time.monotonic()
     await _report_draining(server, http)
-    await asyncio.gather(server.stop(grace), http.stop() if http is not None else asyncio.sleep(0))
+    await asyncio.gather(server.stop_serving(grace), http.stop() if http is not None else asyncio.sleep(0))
+    await server.close(max(0.0, grace - (time.monotonic() - started)))

@@ -1,7 +1,9 @@
 """The transport-neutral service: validate, submit to the engine, await, report errors.
 
-gRPC servicers, the REST bridge (through gRPC) and the CLI all call this; it knows nothing
-of any transport.
+The gRPC servicer, the REST routes and the CLI all call this; it knows nothing of any
+transport. :class:`ForecastPlane` is the part of its interface a transport front needs, which
+the standalone REST bridge's remote dataplane (over a gRPC channel) implements too. Importing
+this module loads no torch: the engine and the model are imported when one is opened.
 """
 
 from __future__ import annotations
@@ -9,18 +11,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from kronos_server.engine.cost import refuse_past_deadline
-from kronos_server.engine.engine import Engine, EngineConfig
-from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.engine.stats import EngineObserver
 from kronos_server.engine.ticket import Ticket
 from kronos_server.errors import DeadlineExceededError, KronosError, OverloadedError
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import prepare
 from kronos_server.forecast.types import Forecast, SeriesInput, StepUpdate
-from kronos_server.model.bundle import ModelBundle, load_bundle
 from kronos_server.settings import Settings
+
+if TYPE_CHECKING:
+    from kronos_server.engine.engine import Engine
+    from kronos_server.model.bundle import ModelBundle
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,35 @@ class ModelInfo:
     vocab_s1: int
     vocab_s2: int
     limits: Limits
+    max_request_bytes: int = 0  # the serving process's message limit; 0 where not known here
+
+
+class ForecastPlane(Protocol):
+    """What a transport front calls: the in-process :class:`Dataplane` or a remote one.
+
+    Errors are the project's (:class:`~kronos_server.errors.KronosError`), fields named in
+    the domain's terms; ``timeout`` is the caller's deadline in seconds (None: the server's).
+    """
+
+    async def predict(
+        self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> Forecast: ...
+
+    async def predict_batch(
+        self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
+    ) -> list[Forecast | KronosError]: ...
+
+    async def model_info(self) -> ModelInfo:
+        """The model served (UnavailableError while it loads)."""
+        ...
+
+    async def ready(self) -> bool:
+        """Loaded, warm and not draining."""
+        ...
+
+    def versions_of(self, forecast: Forecast) -> tuple[str, str]:
+        """The (model, tokenizer) versions that made ``forecast``."""
+        ...
 
 
 def _consume(future: asyncio.Future[Forecast]) -> None:
@@ -72,6 +105,15 @@ class Dataplane:
             2**cfg.s2_bits,
             self.limits,
         )
+
+    async def model_info(self) -> ModelInfo:
+        return self.info()
+
+    async def ready(self) -> bool:
+        return True  # a dataplane exists once its model is loaded and warm
+
+    def versions_of(self, forecast: Forecast) -> tuple[str, str]:
+        return self.model_version, self.tokenizer_version
 
     def _timeout(self, timeout: float | None) -> float | None:
         if timeout is None:
@@ -176,6 +218,10 @@ def open_dataplane(settings: Settings, observer: EngineObserver | None = None) -
     """Load the model bundle (embedded default where no path is set) and start the engine;
     ``observer`` receives the engine's timings (monitoring). KRONOS_ENGINE_MODE=recompute
     serves with the reference algorithm instead (for comparisons)."""
+    from kronos_server.engine.engine import Engine, EngineConfig
+    from kronos_server.engine.reference import ReferenceEngine
+    from kronos_server.model.bundle import load_bundle
+
     bundle = load_bundle(settings.model_path, settings.tokenizer_path, settings.max_context, settings.device)
     engine_class = ReferenceEngine if settings.engine_mode == "recompute" else Engine
     engine = engine_class(

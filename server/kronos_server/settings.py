@@ -198,6 +198,23 @@ class Settings(BaseSettings):
             "kronos-serve bridge only: file holding that container's API key (none for a trusted container)"
         ),
     )
+    bridge_tls_ca_file: Path | None = Field(
+        None,
+        description=(
+            "kronos-serve bridge only: CA (PEM) that signs the gRPC server's certificate; turns TLS on "
+            "for the bridge's channel (none = plaintext)"
+        ),
+    )
+    bridge_tls_client_cert_file: Path | None = Field(
+        None,
+        description=(
+            "kronos-serve bridge only: the bridge's client certificate (PEM) for a server that requires "
+            "mTLS; with KRONOS_BRIDGE_TLS_CLIENT_KEY_FILE"
+        ),
+    )
+    bridge_tls_client_key_file: Path | None = Field(
+        None, description="kronos-serve bridge only: the private key (PEM) of that client certificate"
+    )
 
     @field_validator("device")
     @classmethod
@@ -219,6 +236,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "KRONOS_TLS_CLIENT_CA_FILE (mTLS) needs KRONOS_TLS_CERT_FILE and KRONOS_TLS_KEY_FILE"
             )
+        if (self.bridge_tls_client_cert_file is None) != (self.bridge_tls_client_key_file is None):
+            raise ValueError(
+                "KRONOS_BRIDGE_TLS_CLIENT_CERT_FILE and KRONOS_BRIDGE_TLS_CLIENT_KEY_FILE must be set "
+                "together"
+            )
+        if self.bridge_tls_client_cert_file is not None and self.bridge_tls_ca_file is None:
+            raise ValueError("KRONOS_BRIDGE_TLS_CLIENT_CERT_FILE (mTLS) needs KRONOS_BRIDGE_TLS_CA_FILE")
         return self
 
     @property

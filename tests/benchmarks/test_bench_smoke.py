@@ -48,10 +48,10 @@ def test_bench_engine_quick_mode(tmp_path: Path) -> None:
 def test_bench_rest_quick_mode(tmp_path: Path) -> None:
     out = tmp_path / "rest.json"
     proc = run_bench("bench_rest.py", "--quick", "--json", str(out))
-    assert any(line.startswith("RESULT rest_minus_grpc_p50_ms ") for line in proc.stdout.splitlines())
+    assert any(line.startswith("RESULT rest_minus_dataplane_p50_ms ") for line in proc.stdout.splitlines())
     data = json.loads(out.read_text())
     assert len(data["rounds"]) == 3
-    assert data["median"]["rest_p50_ms"] > 0 and data["median"]["grpc_p50_ms"] > 0
+    assert data["median"]["rest_p50_ms"] > 0 and data["median"]["dataplane_p50_ms"] > 0
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""A real gRPC server (tiny parity model) and the REST bridge in front of it, as `serve` wires it."""
+"""A real gRPC server (tiny parity model) and the REST API over its dataplane, as `serve` wires it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kronos_bridge.server import HttpServer
-from kronos_server.app import build_bridge_app
+from kronos_server.app import build_rest_app
 from tests.servers import RunningServer, start_server
 
 
@@ -21,6 +21,8 @@ from tests.servers import RunningServer, start_server
 class Bridged:
     running: RunningServer
     client: TestClient
+    # a value for x-kronos-bridge, the header the loopback bridge of earlier releases marked
+    # its calls with: nothing may honour it now
     token: str
 
     @property
@@ -33,14 +35,12 @@ class Bridged:
 
 @contextmanager
 def bridge(tmp: Path, **overrides: Any) -> Iterator[Bridged]:
-    """Start a server with a bridge token, the in-process app over it, a TestClient (lifespan on)."""
-    token = secrets.token_urlsafe(16)
-    running = start_server(tmp, bridge_token=token, **overrides)
+    """Start a server, the in-process REST app over its dataplane, a TestClient (lifespan on)."""
+    running = start_server(tmp, **overrides)
     try:
-        app = build_bridge_app(running.settings, running.server, token)
-        assert app is not None
+        app = build_rest_app(running.settings, running.server)
         with TestClient(app, raise_server_exceptions=False) as client:
-            yield Bridged(running, client, token)
+            yield Bridged(running, client, secrets.token_urlsafe(16))
     finally:
         running.stop()
 
@@ -54,11 +54,9 @@ def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
 @contextmanager
 def served_over_http(tmp: Path, **overrides: Any) -> Iterator[tuple[RunningServer, int]]:
     """A server and the in-process app on real uvicorn (127.0.0.1, a free port): (server, port)."""
-    token = secrets.token_urlsafe(16)
-    running = start_server(tmp, bridge_token=token, **overrides)
+    running = start_server(tmp, **overrides)
     try:
-        app = build_bridge_app(running.settings, running.server, token)
-        assert app is not None
+        app = build_rest_app(running.settings, running.server)
         http = HttpServer(app, "127.0.0.1", 0, grace=1)
         port = running.call(http.start())
         try:

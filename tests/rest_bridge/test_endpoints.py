@@ -149,10 +149,3 @@ def test_standalone_bridge_with_an_unreachable_server_is_not_ready() -> None:
         assert client.get("/v1/readyz").status_code == 503
         reply = client.post("/v1/predict/single", json=body())
         assert reply.status_code == 503 and reply.json()["error"] == "unavailable"
-
-
-def test_serve_skips_the_in_process_bridge_when_grpc_needs_tls(tmp_path: Path) -> None:
-    from kronos_server.app import build_bridge_app
-
-    settings = load_settings(tls_cert_file=tmp_path / "cert.pem", tls_key_file=tmp_path / "key.pem")
-    assert build_bridge_app(settings, None, "token") is None  # type: ignore[arg-type]

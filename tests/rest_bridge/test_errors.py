@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from kronos_bridge.app import create_app
 from kronos_bridge.server import HttpServer
-from kronos_server.app import build_bridge_app
+from kronos_server.app import build_rest_app
 from kronos_server.errors import CancelledError
 from kronos_server.model.bundle import DEFAULT_MODEL_DIR
 from kronos_server.security.keys import add_key
@@ -205,13 +205,12 @@ def test_inference_timeout_is_504(tmp_path: Path) -> None:
 
 
 def test_client_going_away_cancels_the_call_and_frees_the_engine(tmp_path: Path) -> None:
-    """Through real uvicorn: the bridge notices the disconnect and cancels its gRPC call."""
+    """Through real uvicorn: the route notices the disconnect and cancels its dataplane call."""
     with _heavy(tmp_path, inference_timeout=3600) as b:  # long enough to admit the long request
         running = b.running
         dp = running.server.dataplane
         assert dp is not None
-        app = build_bridge_app(running.settings, running.server, b.token)
-        assert app is not None
+        app = build_rest_app(running.settings, running.server)
         http = HttpServer(app, "127.0.0.1", 0, grace=1)
         port = running.call(http.start())
         try:

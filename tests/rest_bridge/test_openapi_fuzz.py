@@ -5,7 +5,6 @@ request exactly as it did before the fuzzing."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,25 +20,24 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kronos_bridge.app import create_app
-from kronos_server.app import build_bridge_app
+from kronos_server.app import build_rest_app
 from kronos_server.settings import load_settings
 from tests.rest_bridge.helpers import body, poll
 from tests.servers import RunningServer, start_server
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-TOKEN = secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("fuzz"), bridge_token=TOKEN)
+    server = start_server(tmp_path_factory.mktemp("fuzz"))
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def rest_app(running: RunningServer) -> Any:
-    return build_bridge_app(running.settings, running.server, TOKEN)
+    return build_rest_app(running.settings, running.server)
 
 
 KNOWN_GOOD = body(40, 4, start=100, sample_count=4, seed=7)

@@ -28,8 +28,8 @@ async def readyz(bridge: Bridge) -> ReadyBody:
         raise HttpError(
             503, "unavailable", "draining: shutting down", "unavailable", {"draining": True}, RETRY_AFTER
         )
-    upstream = bridge.connected()
-    if not await upstream.ready():
+    plane = bridge.connected()
+    if not await plane.ready():
         raise HttpError(
             503,
             "unavailable",
@@ -38,5 +38,5 @@ async def readyz(bridge: Bridge) -> ReadyBody:
             {"model_loaded": False, "draining": False},
             RETRY_AFTER,
         )
-    versions = await upstream.versions()
+    versions = await plane.versions()
     return ReadyBody(ready=True, model_loaded=True, **(asdict(versions) if versions else {}))

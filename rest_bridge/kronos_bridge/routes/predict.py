@@ -1,27 +1,34 @@
-"""POST /v1/predict/single and /v1/predict/batch: parse JSON -> PredictRequest -> gRPC -> JSON.
+"""POST /v1/predict/single and /v1/predict/batch: parse JSON -> the dataplane -> JSON.
 
-The body was read (within the size limit) by the middleware; the request JSON is the
-shape of the service we replace, parsed by the shared legacy parser in translate.
+The body was read (within the size limit) by the middleware; the request JSON is the shape
+of the service we replace, parsed by the shared codec (:mod:`kronos_server.forecast.json_codec`)
+into the domain's ``SeriesInput``, forecast by the dataplane (in-process, or remote in the
+standalone bridge) and encoded by the same codec. The call is admitted by the gate
+(authentication, rate limit) once the body is parsed, so that a batch costs its series.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from kronos.v1 import predictor_pb2 as pb
-from kronos_bridge import translate
-from kronos_bridge.errors import HttpError, bad_request, invalid, item_error, item_error_body, too_large
+from kronos_bridge.errors import HttpError, http_error, item_error_body
 from kronos_bridge.middleware import ClientGone
 from kronos_bridge.routes.responses import CREDENTIALS, errors
 from kronos_bridge.schemas import BatchItemError, PredictResponseBody
-from kronos_bridge.state import Bridge, Info
-from kronos_server.errors import InvalidInputError
+from kronos_bridge.state import Bridge, BridgeState, Info
+from kronos_bridge.translate import check_ranges
+from kronos_server.errors import InvalidInputError, KronosError, MalformedRequestError
+from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
+from kronos_server.forecast.types import Forecast, SeriesInput
+from kronos_server.gate import Call
 
 router = APIRouter(prefix="/v1/predict", tags=["predict"])
 T = TypeVar("T")
@@ -58,9 +65,9 @@ async def _json(request: Request) -> object:
     try:
         return json.loads(body)
     except UnicodeDecodeError:
-        raise bad_request("the request body is not UTF-8 text") from None
+        raise MalformedRequestError("the request body is not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits, too deep
-        raise bad_request(f"the request body is not valid JSON: {exc}") from None
+        raise MalformedRequestError(f"the request body is not valid JSON: {exc}") from None
 
 
 async def _disconnected(request: Request) -> None:
@@ -90,16 +97,39 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
 )
 async def predict_single(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
     """Forecast one series."""
-    upstream = bridge.connected()
-    try:
-        translated = translate.request_to_pb(await _json(request))
-    except InvalidInputError as exc:
-        raise invalid(exc) from None
-    md = upstream.metadata(info.request_id, request.headers)
-    reply = await _unless_gone(
-        request, upstream.call(upstream.predictor.PredictSingle, translated.message, md)
-    )
-    return JSONResponse(translate.response_to_json(reply, translated.timezone))
+    series = _series(await _json(request))
+    call = info.call
+    _annotate(call, series)
+    plane = bridge.connected()
+    with bridge.gate.admitted(call, size=False):
+        started = time.perf_counter()
+        try:
+            forecast = await _unless_gone(request, plane.predict(series, request_id=call.request_id))
+        except BaseException:
+            bridge.metrics.observe_forecast(call.method, [len(series.close)], None)
+            raise
+        bridge.metrics.observe_forecast(call.method, [len(series.close)], time.perf_counter() - started)
+    return JSONResponse(_encode(bridge, forecast))
+
+
+def _series(payload: object) -> SeriesInput:
+    """A request body as the domain's series; InvalidInputError names the REST field."""
+    series = series_from_request(payload)
+    check_ranges(series)
+    return series
+
+
+def _annotate(call: Call, series: SeriesInput) -> None:
+    """Rows, pred_len and series_id of a single-series call, for its access-log line."""
+    pred_len = series.pred_len
+    if pred_len is None and series.prediction_timestamps is not None:
+        pred_len = len(series.prediction_timestamps)
+    call.log_fields.update(series_id=series.series_id, rows=len(series.close), pred_len=pred_len)
+
+
+def _encode(bridge: BridgeState, forecast: Forecast) -> dict[str, Any]:
+    model_version, tokenizer_version = bridge.connected().versions_of(forecast)
+    return forecast_to_response(forecast, model_version=model_version, tokenizer_version=tokenizer_version)
 
 
 def _items(payload: object) -> list[Any]:
@@ -136,34 +166,36 @@ def _series_id(item: object, position: int) -> str:
 )
 async def predict_batch(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
     """Forecast many series, each with its own settings; an item that fails has its error in its slot."""
-    upstream = bridge.connected()
-    try:
-        items = _items(await _json(request))
-    except InvalidInputError as exc:
-        raise invalid(exc) from None
-    limit = bridge.settings.max_batch_items
-    if len(items) > limit:
-        bridge.metrics.size_rejections.labels("unknown").inc()
-        message = f"items: {len(items)} series in one batch; the limit is {limit}"
-        raise too_large(message, {"limit_items": limit, "field": "items"})
+    items = _items(await _json(request))
+    call = info.call
+    call.batch_items = len(items)
+    bridge.gate.check_size(call)  # too many series: refused before anything is parsed further
     slots: list[dict[str, Any] | None] = [None] * len(items)
-    sent: list[tuple[int, translate.Translated]] = []
+    sent: list[tuple[int, SeriesInput]] = []
     for i, item in enumerate(items):
+        series_id = _series_id(item, i)
         try:
-            translated = translate.request_to_pb(item)
+            series = _series(item)
         except InvalidInputError as exc:
-            slots[i] = item_error_body(invalid(exc), _series_id(item, i), info.request_id)
+            slots[i] = item_error_body(http_error(exc), series_id, call.request_id)
             continue
-        translated.message.series_id = _series_id(item, i)
-        sent.append((i, translated))
-    # called even when every item failed here: credentials and rate limits are the service's
-    batch = pb.PredictBatchRequest(items=[t.message for _, t in sent])
-    md = upstream.metadata(info.request_id, request.headers)
-    reply = await _unless_gone(request, upstream.call(upstream.predictor.PredictBatch, batch, md))
-    for (i, translated), result in zip(sent, reply.results, strict=True):
-        if result.HasField("forecast"):
-            slots[i] = translate.response_to_json(result.forecast, translated.timezone)
+        sent.append((i, dataclasses.replace(series, series_id=series_id)))
+    plane = bridge.connected()
+    rows = [len(s.close) for _, s in sent]
+    # admitted even when every item failed here: credentials and rate limits apply to every call
+    with bridge.gate.admitted(call, size=False):
+        started = time.perf_counter()
+        try:
+            outcomes = await _unless_gone(
+                request, plane.predict_batch([s for _, s in sent], request_id=call.request_id)
+            )
+        except BaseException:
+            bridge.metrics.observe_forecast(call.method, rows, None)
+            raise
+        bridge.metrics.observe_forecast(call.method, rows, time.perf_counter() - started)
+    for (i, series), outcome in zip(sent, outcomes, strict=True):
+        if isinstance(outcome, KronosError):
+            slots[i] = item_error_body(http_error(outcome), series.series_id, call.request_id)
         else:
-            e = result.error
-            slots[i] = item_error(e.code, e.message, e.field, translated.message.series_id, info.request_id)
+            slots[i] = _encode(bridge, outcome)
     return JSONResponse(slots)

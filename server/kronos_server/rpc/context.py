@@ -1,42 +1,16 @@
-"""Per-call state shared by the interceptors of one RPC (they all run in the call's task)."""
+"""The service's method paths, and the call being served (the gate's :class:`Call`, which the
+servicer reads for the request id and annotates for the access log)."""
 
 from __future__ import annotations
 
-import contextvars
-from dataclasses import dataclass, field
-from typing import Any
+from kronos_server.gate.call import METHODS, Call, begin, current, end
+
+__all__ = ["METHODS", "OTHER_ROUTE", "ROUTES", "SERVICE", "Call", "begin", "current", "end"]
 
 SERVICE = "kronos.v1.KronosPredictor"
-# the RPCs of our service; anything else (health, reflection) is infrastructure
-METHODS = ("PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo")
+# the RPCs of our service (METHODS); anything else (health, reflection) is infrastructure
 ROUTES = tuple(f"/{SERVICE}/{m}" for m in METHODS)
 OTHER_ROUTE = "other"
-
-
-@dataclass
-class CallState:
-    route: str
-    method: str  # short name, e.g. "PredictSingle"
-    request_id: str = ""
-    container: str = "unknown"  # a configured container name, else "unknown" (bounded label)
-    outcome: str | None = None  # set by whoever rejects the call, read by metrics
-    identity: Any = None  # security.auth.Identity once authenticated
-    log_fields: dict[str, Any] = field(default_factory=dict)  # extra fields of the access-log line
-
-
-_current: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("kronos_call", default=None)
-
-
-def current() -> CallState | None:
-    return _current.get()
-
-
-def begin(state: CallState) -> contextvars.Token[CallState | None]:
-    return _current.set(state)
-
-
-def end(token: contextvars.Token[CallState | None]) -> None:
-    _current.reset(token)
 
 
 def route_of(method_path: str) -> tuple[str, str]:

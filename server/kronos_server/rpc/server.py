@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -15,8 +15,10 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_server.dataplane import Dataplane, open_dataplane
 from kronos_server.forecast.types import SamplingParams, SeriesInput
+from kronos_server.gate import Gate
 from kronos_server.observability.metrics import EngineMetrics, Metrics
 from kronos_server.rpc.health import Health
+from kronos_server.rpc.interceptors import build_interceptors
 from kronos_server.rpc.servicer import KronosPredictorServicer
 from kronos_server.settings import Settings
 
@@ -77,15 +79,19 @@ class GrpcServer:
         self,
         settings: Settings,
         metrics: Metrics,
-        interceptors: Sequence[grpc.aio.ServerInterceptor],
+        gate: Gate,
         dataplane_factory: DataplaneFactory | None = None,
     ):
+        """``gate``: the call gate every call of the service passes (shared with REST)."""
         self.settings = settings
         self.metrics = metrics
+        self.gate = gate
         self.health = Health()
         self.servicer = KronosPredictorServicer(settings.max_request_bytes, metrics)
         self._factory = dataplane_factory or self._open
-        self._server = grpc.aio.server(interceptors=list(interceptors), options=server_options(settings))
+        self._server = grpc.aio.server(
+            interceptors=build_interceptors(gate), options=server_options(settings)
+        )
         pb_grpc.add_KronosPredictorServicer_to_server(self.servicer, self._server)  # type: ignore[no-untyped-call]
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -156,12 +162,22 @@ class GrpcServer:
         await self.health.ready(False)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drain: readiness NOT_SERVING, refuse new calls, let in-flight ones finish."""
+        """Drain: readiness NOT_SERVING, refuse new calls, let in-flight ones finish, then
+        close the dataplane within what is left of ``grace``."""
         grace = self.settings.shutdown_grace if grace is None else grace
         started = time.monotonic()
+        await self.stop_serving(grace)
+        await self.close(max(0.0, grace - (time.monotonic() - started)))
+
+    async def stop_serving(self, grace: float | None = None) -> None:
+        """Readiness NOT_SERVING, refuse new calls, let in-flight ones finish within ``grace``."""
+        grace = self.settings.shutdown_grace if grace is None else grace
         await self.start_draining()
         await self._server.stop(grace)
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop the engine (its running rows get ``grace``); call after every front has stopped."""
         if self.servicer.dataplane is not None:
-            await self.servicer.dataplane.close(max(0.0, grace - (time.monotonic() - started)))
+            await self.servicer.dataplane.close(grace)
         self.metrics.model_loaded.set(0)
         logger.info("gRPC server stopped")

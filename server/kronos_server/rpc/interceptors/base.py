@@ -3,7 +3,7 @@
 Subclasses implement :meth:`scope`; code before its ``yield`` runs before the servicer
 (and may abort the call), code after it sees the result or the exception. Wrapping the
 behaviour (rather than the handler lookup) gives every interceptor the call's context and
-keeps all of them in the call's own task, so they share one :class:`CallState`.
+keeps it in the call's own task (where the gate's call context variable lives).
 """
 
 from __future__ import annotations
@@ -77,12 +77,3 @@ class ScopeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         return handler  # client-streaming shapes are not part of our API
-
-
-def metadata(context: ServicerContext) -> dict[str, str]:
-    """Invocation metadata as a dict of lower-case keys (text values only)."""
-    out: dict[str, str] = {}
-    for key, value in context.invocation_metadata() or ():
-        if isinstance(value, str):
-            out[key.lower()] = value
-    return out
