@@ -6,6 +6,7 @@ import asyncio
 import importlib
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kronos_client import AsyncKronosClient, KronosClient
@@ -55,7 +56,10 @@ def test_predict_df_verbose_streams_progress(
     df, x_timestamp, y_timestamp = frame
     quiet = client.predict_df(df, x_timestamp, y_timestamp, 4, seed=9)
     loud = client.predict_df(df, x_timestamp, y_timestamp, 4, verbose=True, seed=9)
-    assert loud.equals(quiet)
+    # verbose streams: its result is what the steps said (the incremental decode), which may
+    # differ from the unary forecast's full-window decode in the last float32 place
+    assert list(loud.columns) == list(quiet.columns) and loud.index.equals(quiet.index)
+    np.testing.assert_allclose(loud.to_numpy(), quiet.to_numpy(), rtol=1e-5, atol=1e-6)
     assert "step 4/4" in capsys.readouterr().err
 
 
