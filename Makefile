@@ -30,7 +30,7 @@ help:
 	@echo "make monitoring-check  promtool: Prometheus config, alert rules and their unit tests"
 	@echo "make image             docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make bench             engine throughput and latency benchmark"
-	@echo "make bench-rest        REST minus gRPC latency of the same forecast"
+	@echo "make bench-rest        REST minus the in-process dataplane's latency of the same forecast"
 	@echo "make bench-replicas    3 replicas against 1"
 	@echo "make bench-load        end-to-end load sweep: batched engine vs the original algorithm (about 25 min)"
 	@echo "make loadtest          load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"

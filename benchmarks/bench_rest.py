@@ -9,6 +9,8 @@ POST /v1/predict/single over a keep-alive HTTP connection (HTTP, the call gate, 
 and encode), and ``dataplane.predict`` called directly on the server's loop with the decoded
 series, from the same client thread (the engine's time, and the thread hop both share). The
 figure is the median over the rounds of (REST p50 - dataplane p50); the target is <= 0.5 ms.
+Each round also times the JSON codec alone (decode the body to the series, encode the
+forecast), the part of the difference that is REST's format rather than its transport.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from tests.rest_bridge.helpers import body  # noqa: E402
 from tests.servers import RunningServer, start_server  # noqa: E402
 
 from kronos_bridge.server import HttpServer  # noqa: E402
+from kronos_bridge.translate import check_ranges  # noqa: E402
 from kronos_server.app import build_rest_app  # noqa: E402
 from kronos_server.dataplane import Dataplane  # noqa: E402
-from kronos_server.forecast.json_codec import series_from_request  # noqa: E402
-from kronos_server.forecast.types import SeriesInput  # noqa: E402
+from kronos_server.forecast.json_codec import forecast_to_response, series_from_request  # noqa: E402
+from kronos_server.forecast.types import Forecast, SeriesInput  # noqa: E402
 
 TARGET_MS = 0.5
 
@@ -57,6 +60,12 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def codec(payload: bytes, forecast: Forecast) -> None:
+    """What a REST call adds in format alone: body -> series, forecast -> body."""
+    check_ranges(series_from_request(json.loads(payload)))
+    json.dumps(forecast_to_response(forecast, model_version="m", tokenizer_version="t"))
+
+
 def one_round(
     running: RunningServer,
     dp: Dataplane,
@@ -66,12 +75,15 @@ def one_round(
     headers: dict[str, str],
     repeats: int,
 ) -> dict[str, float]:
-    direct_times, rest_times = [], []
+    direct_times, rest_times, codec_times = [], [], []
     for _ in range(repeats):
         t = time.perf_counter()
         forecast = asyncio.run_coroutine_threadsafe(dp.predict(series), running.loop).result(60)
         direct_times.append(time.perf_counter() - t)
         assert forecast.mean.shape[0] == 8
+        t = time.perf_counter()
+        codec(payload, forecast)
+        codec_times.append(time.perf_counter() - t)
         t = time.perf_counter()
         conn.request("POST", "/v1/predict/single", body=payload, headers=headers)
         response = conn.getresponse()
@@ -79,7 +91,12 @@ def one_round(
         rest_times.append(time.perf_counter() - t)
         assert response.status == 200, data[:300]
     d, r = p50_ms(direct_times), p50_ms(rest_times)
-    return {"dataplane_p50_ms": d, "rest_p50_ms": r, "rest_minus_dataplane_p50_ms": r - d}
+    return {
+        "dataplane_p50_ms": d,
+        "rest_p50_ms": r,
+        "rest_minus_dataplane_p50_ms": r - d,
+        "codec_p50_ms": p50_ms(codec_times),
+    }
 
 
 def main() -> int:
@@ -117,17 +134,19 @@ def main() -> int:
                 print(
                     f"round {i + 1}/{rounds}: dataplane p50 {result['dataplane_p50_ms']:.3f} ms, "
                     f"REST p50 {result['rest_p50_ms']:.3f} ms, "
-                    f"REST - dataplane {result['rest_minus_dataplane_p50_ms']:.3f} ms ({repeats} calls each)"
+                    f"REST - dataplane {result['rest_minus_dataplane_p50_ms']:.3f} ms, "
+                    f"of it JSON codec {result['codec_p50_ms']:.3f} ms ({repeats} calls each)"
                 )
             conn.close()
         finally:
             running.call(http_server.stop())
             running.stop()
-    keys = ("dataplane_p50_ms", "rest_p50_ms", "rest_minus_dataplane_p50_ms")
+    keys = ("dataplane_p50_ms", "rest_p50_ms", "rest_minus_dataplane_p50_ms", "codec_p50_ms")
     summary = {key: statistics.median(r[key] for r in results) for key in keys}
     print(
         f"median over {rounds} rounds: dataplane p50 {summary['dataplane_p50_ms']:.3f} ms, "
-        f"REST p50 {summary['rest_p50_ms']:.3f} ms (CPU: {cpu_name()})"
+        f"REST p50 {summary['rest_p50_ms']:.3f} ms, JSON codec p50 {summary['codec_p50_ms']:.3f} ms "
+        f"(CPU: {cpu_name()})"
     )
     overhead = summary["rest_minus_dataplane_p50_ms"]
     verdict = "ok" if overhead <= TARGET_MS else "over target"

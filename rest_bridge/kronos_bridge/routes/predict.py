@@ -20,10 +20,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kronos_bridge.errors import HttpError, http_error, item_error_body
-from kronos_bridge.middleware import ClientGone
+from kronos_bridge.middleware import ClientGone, RequestInfo, info_of
 from kronos_bridge.routes.responses import CREDENTIALS, errors
 from kronos_bridge.schemas import BatchItemError, PredictResponseBody
-from kronos_bridge.state import Bridge, BridgeState, Info
+from kronos_bridge.state import BridgeState
 from kronos_bridge.translate import check_ranges
 from kronos_server.errors import InvalidInputError, KronosError, MalformedRequestError
 from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
@@ -95,8 +95,9 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
     responses={200: {"model": PredictResponseBody}, **ERRORS},
     openapi_extra={**_body("PredictRequestBody"), **CREDENTIALS},
 )
-async def predict_single(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
+async def predict_single(request: Request) -> JSONResponse:
     """Forecast one series."""
+    bridge, info = _state(request)
     series = _series(await _json(request))
     call = info.call
     _annotate(call, series)
@@ -110,6 +111,12 @@ async def predict_single(request: Request, bridge: Bridge, info: Info) -> JSONRe
             raise
         bridge.metrics.observe_forecast(call.method, [len(series.close)], time.perf_counter() - started)
     return JSONResponse(_encode(bridge, forecast))
+
+
+def _state(request: Request) -> tuple[BridgeState, RequestInfo]:
+    # read directly, not as dependencies: FastAPI's dependency solving costs more than the lookup
+    # on the hottest routes
+    return request.app.state.bridge, info_of(request)
 
 
 def _series(payload: object) -> SeriesInput:
@@ -164,8 +171,9 @@ def _series_id(item: object, position: int) -> str:
     },
     openapi_extra={**_body("BatchRequestBody"), **CREDENTIALS},
 )
-async def predict_batch(request: Request, bridge: Bridge, info: Info) -> JSONResponse:
+async def predict_batch(request: Request) -> JSONResponse:
     """Forecast many series, each with its own settings; an item that fails has its error in its slot."""
+    bridge, info = _state(request)
     items = _items(await _json(request))
     call = info.call
     call.batch_items = len(items)
