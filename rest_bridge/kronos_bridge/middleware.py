@@ -32,6 +32,7 @@ from kronos_bridge.errors import GENERIC_INTERNAL, HttpError, error_response, ht
 from kronos_server.errors import InternalError, KronosError, MalformedRequestError
 from kronos_server.gate import Call, Gate, request_id_from
 from kronos_server.gate import Headers as CallHeaders
+from kronos_server.gate.gate import access_line
 
 SCOPE_KEY = "kronos"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -165,12 +166,8 @@ class GateMiddleware:
         )
         if not call.method:
             log.debug("http request finished")
-        elif outcome in ("timeout", "rate_limited"):
-            log.warning("http request finished")
-        elif outcome == "error":
-            log.error("http request finished")
         else:
-            log.info("http request finished")
+            access_line(log, outcome, "http request finished")
 
     def _check_size(self, call: Call, size: int) -> None:
         call.size_bytes = size

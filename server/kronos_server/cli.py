@@ -248,6 +248,9 @@ BRIDGE_SETTINGS = (
     "log_format",
     "bridge_container",
     "bridge_key_file",
+    "bridge_tls_ca_file",
+    "bridge_tls_client_cert_file",
+    "bridge_tls_client_key_file",
 )
 
 

@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -40,6 +41,9 @@ from kronos_server.observability.metrics import Metrics
 from kronos_server.security.auth import Authenticator, Identity
 from kronos_server.security.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from loguru import Logger
+
 GENERIC_INTERNAL = "internal error; the server logged the details"
 # the headers' size limit: gRPC's own (its core refuses larger metadata before the gate runs),
 # so that a REST caller has the same limit
@@ -55,6 +59,17 @@ def deadline_slack(budget: float) -> float:
     deadline, and would be counted as a client cancel instead of a timeout.
     """
     return min(1.0, max(0.05, 0.1 * budget))
+
+
+def access_line(log: Logger, status: str, message: str) -> None:
+    """An access-log line at its status's level: WARNING for a timeout or a rate limit, ERROR
+    for a fault of ours, INFO otherwise."""
+    if status in ("timeout", "rate_limited"):
+        log.warning(message)
+    elif status == "error":
+        log.error(message)
+    else:
+        log.info(message)
 
 
 def repeated_credentials(call: Call) -> list[str]:
@@ -153,12 +168,7 @@ class Gate:
             code=call.code or "UNKNOWN",
             **call.log_fields,
         )
-        if status in ("timeout", "rate_limited"):
-            log.warning("request finished")
-        elif status == "error":
-            log.error("request finished")
-        else:
-            log.info("request finished")
+        access_line(log, status, "request finished")
 
     # --- admission: who calls, its rate limit, the size limits -----------------------------
 

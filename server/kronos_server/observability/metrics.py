@@ -16,8 +16,8 @@ Only ``error`` and ``timeout`` indicate server trouble; the rest are client outc
 
 ``route`` label values: a native gRPC call's method path (``/kronos.v1.KronosPredictor/
 PredictSingle``, ...), a REST call's path (``/v1/predict/single``, ``/v1/predict/batch``,
-``/v1/models``), or ``other``. Each logical request is counted once: the gRPC calls the
-in-process REST bridge makes are not counted again under their method path.
+``/v1/models``), or ``other``. Each logical request is counted once, by the call gate
+(:mod:`kronos_server.gate`) that both transports pass.
 """
 
 from __future__ import annotations

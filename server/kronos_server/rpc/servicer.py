@@ -1,6 +1,6 @@
 """KronosPredictor servicer: decode protobuf -> call the dataplane -> encode, and report each
-forecast call's input sizes and inference time to the metrics (REST calls included: the
-bridge calls this service)."""
+forecast call's input sizes and inference time to the metrics (the REST routes report
+theirs alike)."""
 
 from __future__ import annotations
 
