@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos_client.errors import InvalidInputError
@@ -13,6 +14,15 @@ from kronos_client.timestamps import to_epoch_ms
 
 #: the seeds the proto's uint64 holds, all accepted by the server
 SEED_RANGE = range(2**64)
+
+#: the integers each protobuf integer type holds
+_INT_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: range(-(2**31), 2**31),
+    FieldDescriptor.CPPTYPE_UINT32: range(2**32),
+    FieldDescriptor.CPPTYPE_INT64: range(-(2**63), 2**63),
+    FieldDescriptor.CPPTYPE_UINT64: SEED_RANGE,
+}
+_FLOATS = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
 
 #: what predict() accepts for a price column: a list, numpy array, pandas Series...
 Column = Sequence[float] | np.ndarray[Any, Any] | Iterable[float]
@@ -24,6 +34,32 @@ def _floats(values: Column, field: str) -> list[float]:
     except (TypeError, ValueError):
         raise InvalidInputError(f"{field} must be numbers", field=field) from None
     return [float(v) for v in arr.tolist()]
+
+
+def _scalar(field: FieldDescriptor, value: Any, path: str) -> Any:
+    if field.cpp_type in _FLOATS:
+        return float(value)
+    number = int(value)
+    bounds = _INT_RANGES.get(field.cpp_type)
+    if bounds is not None and number not in bounds:
+        raise InvalidInputError(
+            f"{path} must lie in [{bounds.start}, {bounds.stop}), got {value}", field=path
+        )
+    return number
+
+
+def pack_sampling(target: pb.SamplingParams, values: Mapping[str, Any]) -> None:
+    """Set every given (not None) sampling field, each as its proto type says (read from the
+    descriptor, so a field added to the proto needs no change here)."""
+    for field in pb.SamplingParams.DESCRIPTOR.fields:
+        value = values.get(field.name)
+        if value is None:
+            continue
+        path = f"sampling.{field.name}"
+        if field.is_repeated:
+            getattr(target, field.name).extend(_scalar(field, v, f"{path}[{i}]") for i, v in enumerate(value))
+        else:
+            setattr(target, field.name, _scalar(field, value, path))
 
 
 def build_request(
@@ -63,18 +99,13 @@ def build_request(
         )
     if pred_len is not None:
         request.pred_len = int(pred_len)
-    s = request.sampling
-    if temperature is not None:
-        s.temperature = float(temperature)
-    if top_k is not None:
-        s.top_k = int(top_k)
-    if top_p is not None:
-        s.top_p = float(top_p)
-    if sample_count is not None:
-        s.sample_count = int(sample_count)
-    if seed is not None:
-        if int(seed) not in SEED_RANGE:
-            raise InvalidInputError(f"sampling.seed must lie in [0, 2^64), got {seed}", field="sampling.seed")
-        s.seed = int(seed)
-    s.quantiles.extend(float(q) for q in quantiles)
+    given = {
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "sample_count": sample_count,
+        "seed": seed,
+        "quantiles": quantiles,
+    }
+    pack_sampling(request.sampling, given)
     return request

@@ -14,6 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from kronos.v1 import predictor_pb2 as pb
+from kronos_server.forecast.types import OVERRIDES, Setting
 
 
 class _Strict(BaseModel):
@@ -34,26 +35,21 @@ class Candle(_Strict):
     amount: float | None = Field(None, description="Turnover, >= 0; absent with volume = volume x mean(OHLC)")
 
 
-class Overrides(_Strict):
-    """Per-request settings; each absent (or null) field takes the server default."""
+def _override(setting: Setting) -> tuple[Any, Any]:
+    kind: Any = setting.kind
+    if setting.repeated:
+        kind = list[kind]
+    return (kind | None, Field(None, description=setting.doc, **setting.schema))
 
-    pred_len: int | None = Field(None, description="Steps to predict, 1..max_context")
-    temperature: float | None = Field(None, description="Softmax temperature, > 0")
-    top_k: int | None = Field(None, description="Keep the k most likely tokens; 0 = off (then top_p applies)")
-    top_p: float | None = Field(None, description="Nucleus sampling mass in (0, 1]")
-    sample_count: int | None = Field(None, description="Sample paths averaged, 1..the server maximum")
-    seed: int | None = Field(
-        None,
-        ge=0,
-        le=2**64 - 1,
-        description=(
-            "Makes the forecast reproducible; any uint64, 0 to 2^64 - 1 (the low 32 bits seed the"
-            " sampler); absent = random"
-        ),
-    )
-    quantiles: list[float] | None = Field(
-        None, description="Quantile levels in (0, 1) to report over the sample paths"
-    )
+
+# built from the declared settings (kronos_server.forecast.types.OVERRIDES), in their order
+_OVERRIDE_FIELDS: dict[str, Any] = {s.name: _override(s) for s in OVERRIDES}
+Overrides = create_model(
+    "Overrides",
+    __base__=_Strict,
+    __doc__="Per-request settings; each absent (or null) field takes the server default.",
+    **_OVERRIDE_FIELDS,
+)
 
 
 class PredictRequestBody(_Strict):
@@ -68,7 +64,7 @@ class PredictRequestBody(_Strict):
         None, description="ISO 8601 timestamps to predict; absent = continue the history's interval"
     )
     timezone: str | None = Field(None, description="IANA time zone of the series; absent = UTC")
-    overrides: Overrides | None = None
+    overrides: Overrides | None = None  # type: ignore[valid-type]
 
 
 class BatchRequestBody(_Strict):

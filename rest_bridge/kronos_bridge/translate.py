@@ -21,7 +21,7 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_server.errors import InvalidInputError
 from kronos_server.forecast import fields
 from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
-from kronos_server.forecast.types import FEATURES, Forecast, SeriesInput
+from kronos_server.forecast.types import FEATURES, SAMPLING, Forecast, SeriesInput
 
 NS_PER_MS = 1_000_000
 UTC = "UTC"
@@ -62,12 +62,12 @@ def series_to_pb(series: SeriesInput) -> pb.PredictRequest:
         msg.prediction_timestamps_ms.extend((series.prediction_timestamps // NS_PER_MS).tolist())
     if series.pred_len is not None:
         _assign(msg, "pred_len", series.pred_len, "overrides.pred_len")
-    s = series.sampling
-    for name in ("temperature", "top_k", "top_p", "sample_count", "seed"):
-        value = getattr(s, name)
-        if value is not None:
-            _assign(msg.sampling, name, value, f"overrides.{name}")
-    msg.sampling.quantiles.extend(s.quantiles)
+    for setting in SAMPLING:
+        value = getattr(series.sampling, setting.name)
+        if setting.repeated:
+            getattr(msg.sampling, setting.name).extend(value)
+        elif value is not None:
+            _assign(msg.sampling, setting.name, value, f"overrides.{setting.name}")
     return msg
 
 
@@ -87,7 +87,11 @@ def check_ranges(series: SeriesInput) -> None:
     checks = [
         ("overrides.pred_len", pb.PredictRequest.DESCRIPTOR.fields_by_name["pred_len"], series.pred_len)
     ]
-    checks += [(f"overrides.{n}", _SAMPLING[n], getattr(s, n)) for n in ("top_k", "sample_count", "seed")]
+    checks += [
+        (f"overrides.{t.name}", _SAMPLING[t.name], getattr(s, t.name))
+        for t in SAMPLING
+        if t.kind is int and not t.repeated
+    ]
     for rest, descriptor, value in checks:
         low, high = _INT_RANGES.get(descriptor.cpp_type, (None, None))
         if value is not None and low is not None and high is not None and not low <= value <= high:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kronos_server.forecast.types import FEATURES
+from kronos_server.forecast.types import FEATURES, SAMPLING
 
-SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "sample_count", "seed", "quantiles")
+SAMPLING_FIELDS = tuple(s.name for s in SAMPLING)  # declared once, in types.SamplingParams
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,26 @@ import numpy as np
 
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast import calendar, fields
-from kronos_server.forecast.types import FEATURES, PRICE_FIELDS, Forecast, SamplingParams, SeriesInput
+from kronos_server.forecast.types import (
+    FEATURES,
+    OVERRIDES,
+    PRED_LEN,
+    PRICE_FIELDS,
+    Forecast,
+    SamplingParams,
+    SeriesInput,
+    Setting,
+)
 
 DEFAULT_SERIES_ID = "series-0"
 REQUEST_KEYS = frozenset(
     {"series_id", "candles", "timestamps", "prediction_timestamps", "timezone", "overrides"}
 )
 CANDLE_KEYS = frozenset(FEATURES)
-INT_OVERRIDES = ("pred_len", "top_k", "sample_count", "seed")
-FLOAT_OVERRIDES = ("temperature", "top_p")
-OVERRIDE_KEYS = frozenset((*INT_OVERRIDES, *FLOAT_OVERRIDES, "quantiles"))
+# the overrides are declared once, as the settings of types.OVERRIDES
+INT_OVERRIDES = tuple(s.name for s in OVERRIDES if s.kind is int and not s.repeated)
+FLOAT_OVERRIDES = tuple(s.name for s in OVERRIDES if s.kind is float and not s.repeated)
+OVERRIDE_KEYS = frozenset(s.name for s in OVERRIDES)
 OPTIONAL_COLUMNS = ("volume", "amount")
 
 
@@ -150,6 +160,16 @@ def _candles(value: object) -> dict[str, np.ndarray]:
     return out
 
 
+def _override(setting: Setting, value: object, field: str) -> Any:
+    """One override, of its setting's type (a list of them for a repeated setting)."""
+    scalar = _integer if setting.kind is int else _number
+    if not setting.repeated:
+        return scalar(value, field)
+    if not isinstance(value, list):
+        raise _bad(field, f"must be a list of numbers, got {_type_name(value)}")
+    return tuple(scalar(v, f"{field}[{i}]") for i, v in enumerate(value))
+
+
 def _sampling(value: object) -> tuple[SamplingParams, int | None]:
     """The overrides object -> (sampling params, pred_len)."""
     if value is None:
@@ -157,21 +177,13 @@ def _sampling(value: object) -> tuple[SamplingParams, int | None]:
     if not isinstance(value, dict):
         raise _bad("overrides", f"must be an object, got {_type_name(value)}")
     _reject_unknown(value, OVERRIDE_KEYS, "overrides.")
-    given: dict[str, Any] = {}
-    for name in INT_OVERRIDES:
-        if value.get(name) is not None:
-            given[name] = _integer(value[name], f"overrides.{name}")
-    for name in FLOAT_OVERRIDES:
-        if value.get(name) is not None:
-            given[name] = _number(value[name], f"overrides.{name}")
-    quantiles: tuple[float, ...] = ()
-    if value.get("quantiles") is not None:
-        qs = value["quantiles"]
-        if not isinstance(qs, list):
-            raise _bad("overrides.quantiles", f"must be a list of numbers, got {_type_name(qs)}")
-        quantiles = tuple(_number(q, f"overrides.quantiles[{i}]") for i, q in enumerate(qs))
-    pred_len = given.pop("pred_len", None)
-    return SamplingParams(quantiles=quantiles, **given), pred_len
+    given: dict[str, Any] = {
+        s.name: _override(s, value[s.name], f"overrides.{s.name}")
+        for s in OVERRIDES
+        if value.get(s.name) is not None
+    }
+    pred_len = given.pop(PRED_LEN.name, None)
+    return SamplingParams(**given), pred_len
 
 
 def series_from_request(payload: object) -> SeriesInput:

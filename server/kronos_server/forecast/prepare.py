@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 
@@ -11,10 +11,12 @@ from kronos_server.forecast import calendar
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.types import (
     PRICE_FIELDS,
+    SAMPLING,
     PreparedSeries,
     ResolvedSampling,
     SamplingParams,
     SeriesInput,
+    Setting,
 )
 
 NORM_EPS = np.float32(1e-5)
@@ -24,29 +26,30 @@ def _bad(field: str, message: str) -> InvalidInputError:
     return InvalidInputError(f"{field}: {message}", field=field)
 
 
+def _checked(setting: Setting, value: Any, field: str, limits: Limits) -> Any:
+    value = setting.kind(value)
+    if not setting.ok(value, limits):
+        raise _bad(field, f"must {setting.rule.format(**vars(limits))}, got {value}")
+    return value
+
+
 def resolve_sampling(p: SamplingParams, limits: Limits) -> ResolvedSampling:
-    """Apply server defaults and check every sampling setting."""
-    t = limits.default_temperature if p.temperature is None else float(p.temperature)
-    k = limits.default_top_k if p.top_k is None else int(p.top_k)
-    top_p = limits.default_top_p if p.top_p is None else float(p.top_p)
-    s = limits.default_sample_count if p.sample_count is None else int(p.sample_count)
-    if not math.isfinite(t) or t <= 0:
-        raise _bad("temperature", f"must be a finite number > 0, got {t}")
-    if k < 0:
-        raise _bad("top_k", f"must be >= 0 (0 disables it), got {k}")
-    if not math.isfinite(top_p) or not 0 < top_p <= 1:
-        raise _bad("top_p", f"must lie in (0, 1], got {top_p}")
-    if not 1 <= s <= limits.max_sample_count:
-        raise _bad("sample_count", f"must lie in [1, {limits.max_sample_count}], got {s}")
-    if p.seed is not None and not 0 <= int(p.seed) < 2**64:  # the proto's uint64, whole
-        raise _bad("seed", f"must lie in [0, 2^64), got {p.seed}")
-    qs = tuple(float(q) for q in p.quantiles)
-    if len(qs) > limits.max_quantiles:
-        raise _bad("quantiles", f"at most {limits.max_quantiles} values, got {len(qs)}")
-    for i, q in enumerate(qs):
-        if not math.isfinite(q) or not 0 < q < 1:
-            raise _bad(f"quantiles[{i}]", f"must lie in (0, 1), got {q}")
-    return ResolvedSampling(t, k, top_p, s, None if p.seed is None else int(p.seed), qs)
+    """Apply server defaults and check every sampling setting (the rules its field declares)."""
+    resolved: dict[str, Any] = {}
+    for setting in SAMPLING:
+        given = getattr(p, setting.name)
+        if setting.repeated:
+            most = getattr(limits, setting.most) if setting.most else None
+            if most is not None and len(given) > most:
+                raise _bad(setting.name, f"at most {most} values, got {len(given)}")
+            resolved[setting.name] = tuple(
+                _checked(setting, v, f"{setting.name}[{i}]", limits) for i, v in enumerate(given)
+            )
+            continue
+        default = getattr(limits, setting.default) if isinstance(setting.default, str) else setting.default
+        value = default if given is None else given
+        resolved[setting.name] = None if value is None else _checked(setting, value, setting.name, limits)
+    return ResolvedSampling(**resolved)
 
 
 def _column(name: str, values: np.ndarray | None, n: int) -> np.ndarray:

@@ -2,24 +2,126 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
+
+from kronos_server.forecast.limits import Limits
 
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
 PRICE_FIELDS = FEATURES[:4]
 
 
 @dataclass(frozen=True)
-class SamplingParams:
-    """Sampling settings of one request; None means "server default" until resolved."""
+class Setting:
+    """One per-request setting, declared once as the metadata of its field.
 
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    sample_count: int | None = None
-    seed: int | None = None
-    quantiles: tuple[float, ...] = ()
+    The JSON codec's accepted overrides and their types, the REST schema (``Overrides``),
+    protobuf -> domain copying, the REST -> protobuf packing, the field vocabulary and the
+    range checks of :func:`kronos_server.forecast.prepare.resolve_sampling` all read it.
+    """
+
+    kind: type[int] | type[float]  # the value's type (a repeated setting: its elements')
+    doc: str  # its description in the REST schema
+    rule: str = ""  # the range as an error says it: "lie in [1, {max_sample_count}]" (Limits)
+    ok: Callable[[Any, Limits], bool] = lambda value, limits: True
+    default: str | float | None = None  # a Limits attribute (the server's default), a value, or None
+    most: str | None = None  # a repeated setting: the Limits attribute bounding its length
+    schema: Mapping[str, Any] = field(default_factory=dict)  # JSON-schema bounds for REST
+    repeated: bool = False
+    name: str = ""  # filled in from the field it annotates
+
+
+def _setting(setting: Setting) -> dict[str, Setting]:
+    return {"setting": setting}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings of one request; None means "server default" until resolved.
+
+    A new sampling setting is one field here (its :class:`Setting` says how it is checked
+    and documented), the same field in :class:`ResolvedSampling`, and one in the proto's
+    ``SamplingParams`` message.
+    """
+
+    temperature: float | None = field(
+        default=None,
+        metadata=_setting(
+            Setting(
+                float,
+                "Softmax temperature, > 0",
+                "be a finite number > 0",
+                lambda v, _: math.isfinite(v) and v > 0,
+                "default_temperature",
+            )
+        ),
+    )
+    top_k: int | None = field(
+        default=None,
+        metadata=_setting(
+            Setting(
+                int,
+                "Keep the k most likely tokens; 0 = off (then top_p applies)",
+                "be >= 0 (0 disables it)",
+                lambda v, _: v >= 0,
+                "default_top_k",
+            )
+        ),
+    )
+    top_p: float | None = field(
+        default=None,
+        metadata=_setting(
+            Setting(
+                float,
+                "Nucleus sampling mass in (0, 1]",
+                "lie in (0, 1]",
+                lambda v, _: math.isfinite(v) and 0 < v <= 1,
+                "default_top_p",
+            )
+        ),
+    )
+    sample_count: int | None = field(
+        default=None,
+        metadata=_setting(
+            Setting(
+                int,
+                "Sample paths averaged, 1..the server maximum",
+                "lie in [1, {max_sample_count}]",
+                lambda v, lim: 1 <= v <= lim.max_sample_count,
+                "default_sample_count",
+            )
+        ),
+    )
+    seed: int | None = field(
+        default=None,
+        metadata=_setting(
+            Setting(
+                int,
+                "Makes the forecast reproducible; any uint64, 0 to 2^64 - 1 (the low 32 bits seed the"
+                " sampler); absent = random",
+                "lie in [0, 2^64)",  # the proto's uint64, whole
+                lambda v, _: 0 <= v < 2**64,
+                schema={"ge": 0, "le": 2**64 - 1},
+            )
+        ),
+    )
+    quantiles: tuple[float, ...] = field(
+        default=(),
+        metadata=_setting(
+            Setting(
+                float,
+                "Quantile levels in (0, 1) to report over the sample paths",
+                "lie in (0, 1)",
+                lambda v, _: math.isfinite(v) and 0 < v < 1,
+                most="max_quantiles",
+                repeated=True,
+            )
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -32,6 +134,18 @@ class ResolvedSampling:
     sample_count: int
     seed: int | None
     quantiles: tuple[float, ...]
+
+
+#: every sampling setting, in declaration order (the proto's and the REST schema's)
+SAMPLING: tuple[Setting, ...] = tuple(
+    replace(f.metadata["setting"], name=f.name) for f in fields(SamplingParams)
+)
+
+#: pred_len travels with the sampling overrides in REST; prepare checks it with the timestamps
+PRED_LEN = Setting(int, "Steps to predict, 1..max_context", name="pred_len")
+
+#: the REST body's ``overrides``, in the order the schema lists them
+OVERRIDES: tuple[Setting, ...] = (PRED_LEN, *SAMPLING)
 
 
 @dataclass(frozen=True)

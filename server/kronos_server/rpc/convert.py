@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import numpy as np
 
@@ -9,7 +11,14 @@ from kronos.v1 import predictor_pb2 as pb
 from kronos_server.dataplane import ModelInfo
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast.fields import proto_path as proto_field
-from kronos_server.forecast.types import FEATURES, Forecast, SamplingParams, SeriesInput, StepUpdate
+from kronos_server.forecast.types import (
+    FEATURES,
+    SAMPLING,
+    Forecast,
+    SamplingParams,
+    SeriesInput,
+    StepUpdate,
+)
 
 NS_PER_MS = 1_000_000
 
@@ -41,14 +50,13 @@ def _optional_column(values: object) -> np.ndarray | None:
 
 
 def sampling_from_pb(msg: pb.SamplingParams) -> SamplingParams:
-    return SamplingParams(
-        temperature=msg.temperature if msg.HasField("temperature") else None,
-        top_k=msg.top_k if msg.HasField("top_k") else None,
-        top_p=msg.top_p if msg.HasField("top_p") else None,
-        sample_count=msg.sample_count if msg.HasField("sample_count") else None,
-        seed=msg.seed if msg.HasField("seed") else None,
-        quantiles=tuple(msg.quantiles),
-    )
+    """Every declared sampling setting, copied; an unset optional one stays None (server default)."""
+    given: dict[str, Any] = {
+        s.name: tuple(getattr(msg, s.name)) if s.repeated else getattr(msg, s.name)
+        for s in SAMPLING
+        if s.repeated or msg.HasField(s.name)
+    }
+    return SamplingParams(**given)
 
 
 def series_from_pb(msg: pb.PredictRequest) -> SeriesInput:
