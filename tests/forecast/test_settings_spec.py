@@ -40,9 +40,12 @@ def test_everything_downstream_names_exactly_the_declared_settings() -> None:
 
 def test_a_value_for_every_setting_survives_every_hop() -> None:
     """REST JSON -> domain -> protobuf -> domain, and the client's packing, keep each value."""
-    overrides = {"temperature": 0.5, "top_k": 3, "top_p": 0.7, "sample_count": 2, "seed": 2**64 - 1}
-    overrides["quantiles"] = [0.2, 0.8]  # type: ignore[assignment]
-    assert set(overrides) == set(NAMES)
+    chosen: dict[str, Any] = {"top_k": 3, "seed": 2**64 - 1, "quantiles": [0.2, 0.8]}
+    # a setting not chosen here gets a value of its declared type: a new one needs no edit
+    overrides = {
+        s.name: chosen.get(s.name, [0.25] if s.repeated else s.kind(2 if s.kind is int else 0.5))
+        for s in SAMPLING
+    }
     body = {"candles": [{"open": 1, "high": 1, "low": 1, "close": 1}] * 2, "overrides": overrides}
     body["timestamps"] = ["2024-01-01T00:00:00", "2024-01-01T00:01:00"]
     series = json_codec.series_from_request(body)
