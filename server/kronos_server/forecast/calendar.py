@@ -94,13 +94,19 @@ def _parse(values: list[str], field: str) -> list[datetime]:
     return out
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _instants(parsed: list[datetime], values: list[str], tz: tzinfo | None, field: str) -> np.ndarray:
     out = np.empty(len(parsed), dtype=np.int64)
     for i, dt in enumerate(parsed):
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=tz or UTC)
         try:
-            out[i] = int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+            # whole microseconds in integers: a float timestamp() rounds the far years' and
+            # truncates the pre-1970 fractions the wrong way
+            out[i] = (dt - _EPOCH) // _MICROSECOND * 1000
         except (OverflowError, ValueError):  # int64 nanoseconds span the years 1678-2262
             raise InvalidInputError(
                 f"{field}[{i}] is out of range (years 1678-2261): {str(values[i])[:40]!r}",
@@ -109,9 +115,82 @@ def _instants(parsed: list[datetime], values: list[str], tz: tzinfo | None, fiel
     return out
 
 
+# the common shape, parsed by numpy at once: date, time to the minute (seconds and up to six
+# fraction digits optional), and the one "Z" or "+HH:MM" suffix (or none) of every value
+_WALL = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
+_OFFSET_SUFFIX = re.compile("[+-][0-9]{2}:[0-9]{2}")
+_NS_LIMITS_US = (-(2**63) // 1000 + 1, (2**63 - 1) // 1000)
+
+
+@lru_cache(maxsize=64)
+def _uniform(suffix: str) -> re.Pattern[str]:
+    """Newline-joined values of the common shape, each ending in ``suffix``."""
+    one = _WALL + re.escape(suffix)
+    return re.compile(f"{one}(?:\n{one})*")
+
+
+def _suffix(text: str) -> str:
+    if text.endswith("Z"):
+        return "Z"
+    return text[-6:] if _OFFSET_SUFFIX.fullmatch(text[-6:]) else ""
+
+
+def _fast(values: list[str]) -> tuple[np.ndarray, timedelta | None] | None:
+    """(the wall-clock times as int64 microseconds, the UTC offset they carry or None when
+    naive), when every value has the common shape and the same suffix; None otherwise (the
+    per-value parser then decides, naming any bad value). Same results as that parser."""
+    if not values or not all(type(v) is str for v in values):
+        return None
+    suffix = _suffix(values[0])
+    joined = "\n".join(values)
+    if joined.count("\n") != len(values) - 1 or _uniform(suffix).fullmatch(joined) is None:
+        return None
+    cut = len(suffix) if suffix else 0
+    try:
+        wall = np.array([v[: len(v) - cut] for v in values] if cut else values, dtype="datetime64[us]")
+    except ValueError:  # a day, hour, ... out of range: the per-value parser names it
+        return None
+    local = wall.astype(np.int64)
+    if local.min() < _NS_LIMITS_US[0] or local.max() > _NS_LIMITS_US[1]:
+        return None
+    if not suffix:
+        return local, None
+    if suffix == "Z":
+        return local, timedelta(0)
+    hours, minutes = int(suffix[1:3]), int(suffix[4:6])
+    if hours >= 24 or minutes >= 60:
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    return local, (-offset if suffix[0] == "-" else offset)
+
+
+def _fast_instants(local_us: np.ndarray, offset: timedelta | None, tz: tzinfo | None) -> np.ndarray | None:
+    """UTC epoch ns of :func:`_fast`'s wall-clock times: by their own offset, else in ``tz``
+    (None where ``tz`` is an IANA zone, whose offset changes: the per-value path then)."""
+    if offset is None:
+        if tz is not None and not isinstance(tz, dt_timezone):
+            return None
+        offset = tz.utcoffset(None) if tz is not None else timedelta(0)
+    utc = local_us - offset // _MICROSECOND
+    if utc.min() < _NS_LIMITS_US[0] or utc.max() > _NS_LIMITS_US[1]:
+        return None
+    return utc * 1000
+
+
 def parse_timestamps(values: list[str], tz_name: str, field: str) -> np.ndarray:
     """ISO 8601 strings -> UTC epoch ns. Naive strings are wall-clock times in ``tz_name``."""
-    return _instants(_parse(values, field), values, zone(tz_name), field)
+    tz = zone(tz_name)
+    fast = _fast(values)
+    if fast is not None:
+        instants = _fast_instants(*fast, tz)
+        if instants is not None:
+            return instants
+    return _parse_each(values, tz, field)
+
+
+def _parse_each(values: list[str], tz: tzinfo | None, field: str) -> np.ndarray:
+    """:func:`parse_timestamps` one value at a time (any ISO 8601 form, named errors)."""
+    return _instants(_parse(values, field), values, tz, field)
 
 
 def parse_series_timestamps(
@@ -126,6 +205,18 @@ def parse_series_timestamps(
     (a DST change) are refused naming the first that differs: only an IANA ``timezone``
     says which wall clock the series keeps.
     """
+    fast = _fast(values)
+    if fast is not None:
+        local, offset = fast
+        name = offset_name(offset) if tz_name is None and offset else tz_name
+        instants = _fast_instants(local, offset, zone(name or "UTC"))
+        if instants is not None:
+            return instants, name
+    return _series_each(values, tz_name, field)
+
+
+def _series_each(values: list[str], tz_name: str | None, field: str) -> tuple[np.ndarray, str | None]:
+    """:func:`parse_series_timestamps` one value at a time (any ISO 8601 form, named errors)."""
     parsed = _parse(values, field)
     if tz_name is None:
         first: tuple[int, timedelta] | None = None
@@ -150,9 +241,26 @@ def parse_series_timestamps(
 def format_timestamps(epoch_ns: np.ndarray, tz_name: str) -> list[str]:
     """UTC epoch ns -> ISO 8601 strings in the series' local time (naive when UTC)."""
     tz = zone(tz_name)
+    epoch_ns = np.asarray(epoch_ns, dtype=np.int64)
+    if (tz is None or isinstance(tz, dt_timezone)) and not (epoch_ns % 1_000_000_000).any():
+        # whole seconds at a fixed offset (the common case): numpy formats them at once
+        offset = tz.utcoffset(None) if tz is not None else timedelta(0)
+        local = (epoch_ns // 1_000_000_000 + offset // timedelta(seconds=1)).astype("datetime64[s]")
+        text: list[str] = np.datetime_as_string(local).tolist()
+        return text if tz is None else [t + _suffix_of(tz) for t in text]
+    return _format_each(epoch_ns, tz)
+
+
+def _format_each(epoch_ns: np.ndarray, tz: tzinfo | None) -> list[str]:
     out = []
     for value in epoch_ns:
         seconds, rem = divmod(int(value), 1_000_000_000)
         dt = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rem // 1000)
         out.append(dt.replace(tzinfo=None).isoformat() if tz is None else dt.astimezone(tz).isoformat())
     return out
+
+
+@lru_cache(maxsize=256)
+def _suffix_of(tz: tzinfo) -> str:
+    """The "+08:00" that isoformat() writes for a fixed offset."""
+    return datetime(2000, 1, 1, tzinfo=tz).isoformat()[len("2000-01-01T00:00:00") :]
