@@ -16,11 +16,11 @@ whose field names :func:`relabel` translates into this request's vocabulary.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast import calendar, fields
@@ -250,16 +250,20 @@ def relabel(error: KronosError) -> KronosError:
     return out
 
 
-def _json_value(value: np.floating[Any]) -> float | None:
-    # the shortest decimal of the float32 (11.27, not 11.270000457763672); JSON has no NaN
-    return float(str(value)) if math.isfinite(float(value)) else None
+def _json_values(values: np.ndarray) -> list[list[float | None]]:
+    """Each float32 as the shortest decimal that reads back as it (11.27, not
+    11.270000457763672), None for NaN and infinities (JSON has none): what orjson writes of
+    a float32 array, read back."""
+    matrix = np.ascontiguousarray(values, dtype=np.float32)
+    out: list[list[float | None]] = orjson.loads(orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY))
+    return out
 
 
 def _rows(timestamps: list[str], values: np.ndarray) -> list[dict[str, Any]]:
     rows = []
-    for stamp, row in zip(timestamps, np.asarray(values, dtype=np.float32), strict=True):
+    for stamp, row in zip(timestamps, _json_values(values), strict=True):
         item: dict[str, Any] = {"timestamp": stamp}
-        item.update({name: _json_value(v) for name, v in zip(FEATURES, row, strict=True)})
+        item.update(zip(FEATURES, row, strict=True))
         rows.append(item)
     return rows
 
