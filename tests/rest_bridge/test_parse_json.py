@@ -1,4 +1,4 @@
-"""The predict routes' body decoder (orjson first) reads every body as the standard library does."""
+"""The predict routes' JSON (orjson first) reads and writes what the standard library would."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import math
 from typing import Any
 
 import pytest
+from fastapi.responses import JSONResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kronos_bridge.routes.predict import parse_json
+from kronos_bridge.routes.responses import FastJSONResponse
 from kronos_server.errors import MalformedRequestError
 
 BODIES = [
@@ -68,3 +70,24 @@ def test_any_json_reads_alike(value: object) -> None:
 def test_floats_are_exact() -> None:
     assert parse_json(b"[11.27, 0.1]") == [11.27, 0.1]
     assert math.copysign(1, parse_json(b"-0.0")) == -1  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_responses_carry_the_same_json(value: object) -> None:
+    try:
+        want = JSONResponse(value).body
+    except ValueError:  # NaN: JSONResponse refuses it; no route sends one
+        return
+    assert json.loads(bytes(FastJSONResponse(value).body)) == json.loads(bytes(want))
+
+
+def test_responses_orjson_refuses_are_written_as_before() -> None:
+    for value in ({"big": 2**70}, {1: "a"}, {"s": "\ud800"}):
+        try:
+            want = JSONResponse(value).body
+        except UnicodeEncodeError:
+            with pytest.raises(UnicodeEncodeError):
+                FastJSONResponse(value)
+            continue
+        assert FastJSONResponse(value).body == want

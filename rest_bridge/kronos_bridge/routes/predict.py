@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from kronos_bridge.errors import HttpError, http_error, item_error_body
 from kronos_bridge.middleware import ClientGone, RequestInfo, info_of
-from kronos_bridge.routes.responses import CREDENTIALS, errors
+from kronos_bridge.routes.responses import CREDENTIALS, FastJSONResponse, errors
 from kronos_bridge.schemas import BatchItemError, PredictResponseBody
 from kronos_bridge.state import BridgeState
 from kronos_bridge.translate import check_ranges
@@ -125,7 +125,7 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
     responses={200: {"model": PredictResponseBody}, **ERRORS},
     openapi_extra={**_body("PredictRequestBody"), **CREDENTIALS},
 )
-async def predict_single(request: Request) -> JSONResponse:
+async def predict_single(request: Request) -> FastJSONResponse:
     """Forecast one series."""
     bridge, info = _state(request)
     series = _series(await _json(request))
@@ -140,7 +140,7 @@ async def predict_single(request: Request) -> JSONResponse:
             bridge.metrics.observe_forecast(call.method, [len(series.close)], None)
             raise
         bridge.metrics.observe_forecast(call.method, [len(series.close)], time.perf_counter() - started)
-    return JSONResponse(_encode(bridge, forecast))
+    return FastJSONResponse(_encode(bridge, forecast))
 
 
 def _state(request: Request) -> tuple[BridgeState, RequestInfo]:
@@ -201,7 +201,7 @@ def _series_id(item: object, position: int) -> str:
     },
     openapi_extra={**_body("BatchRequestBody"), **CREDENTIALS},
 )
-async def predict_batch(request: Request) -> JSONResponse:
+async def predict_batch(request: Request) -> FastJSONResponse:
     """Forecast many series, each with its own settings; an item that fails has its error in its slot."""
     bridge, info = _state(request)
     items = _items(await _json(request))
@@ -236,4 +236,4 @@ async def predict_batch(request: Request) -> JSONResponse:
             slots[i] = item_error_body(http_error(outcome), series.series_id, call.request_id)
         else:
             slots[i] = _encode(bridge, outcome)
-    return JSONResponse(slots)
+    return FastJSONResponse(slots)

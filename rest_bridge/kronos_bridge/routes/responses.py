@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from fastapi.responses import JSONResponse
+
 from kronos_bridge.schemas import ErrorBody
 
 _WHY = {
@@ -43,3 +46,16 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
 }
 # openapi_extra of a route that needs credentials: one requirement naming both schemes (AND)
 CREDENTIALS: dict[str, Any] = {"security": [{name: [] for name in SECURITY_SCHEMES}]}
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSONResponse written by orjson (a forecast body in ~5 us, json.dumps ~30 us): the same
+    JSON values, compact as JSONResponse writes them, exponents as ``1e20`` rather than
+    ``1e+20``. What orjson refuses (integers beyond 64 bits, lone surrogates, keys that are no
+    strings) is written by JSONResponse, as before."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError
+            return super().render(content)
