@@ -151,7 +151,13 @@ def create_app(
     docs.mount(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(GateMiddleware, gate=gate)
+    direct = {
+        (method, route.path): route.endpoint
+        for route in predict.router.routes
+        if isinstance(route, predict.DirectRoute)
+        for method in route.methods or ()
+    }
+    app.add_middleware(GateMiddleware, gate=gate, direct=direct)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
