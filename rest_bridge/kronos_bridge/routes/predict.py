@@ -106,17 +106,30 @@ async def _disconnected(request: Request) -> None:
 
 
 async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
-    """``work``'s result; cancelled (freeing the engine's rows) if the client goes away."""
-    call = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
+    """``work``'s result; cancelled (freeing the engine's rows) if the client goes away.
+
+    The work runs in this task (a task of its own and asyncio.wait cost more than the rest of
+    the route); a watcher cancels this task when the client disconnects."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnected(request)
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()  # the cancellation was ours: the caller sees ClientGone instead
+        raise ClientGone from None
     finally:
-        gone.cancel()
-    if call in done:
-        return call.result()
-    call.cancel()
-    raise ClientGone
+        watcher.cancel()
 
 
 @router.post(
