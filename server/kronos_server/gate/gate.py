@@ -153,8 +153,8 @@ class Gate:
     def _count(self, call: Call, seconds: float) -> None:
         m = self.metrics
         status = call.outcome or "error"
-        m.requests.labels(call.route, status).inc()
-        m.request_duration.labels(call.route).observe(seconds)
+        m.child(m.requests, call.route, status).inc()
+        m.child(m.request_duration, call.route).observe(seconds)
         if status == "timeout":
             m.timeouts.labels(call.method or call.route).inc()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
@@ -127,6 +128,9 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # (metric, label values) -> its child: labels() takes a lock and validates each call;
+        # the label values are bounded (routes, statuses, endpoints), so is this
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "kronos_requests_total", "Requests by route and outcome", ["route", "status"], registry=r
         )
@@ -208,13 +212,22 @@ class Metrics:
         )
         self.memory_limit.set_function(memory_limit_bytes)
 
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per label values."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
     def observe_forecast(self, endpoint: str, rows: list[int], seconds: float | None) -> None:
         """One forecast call of the service: its series' history rows and, when it succeeded,
         the time from engine submission to the answer."""
+        size = self.child(self.input_size, endpoint)
         for n in rows:
-            self.input_size.labels(endpoint).observe(n)
+            size.observe(n)
         if seconds is not None:
-            self.inference.labels(endpoint).observe(seconds)
+            self.child(self.inference, endpoint).observe(seconds)
 
 
 class EngineMetrics:
