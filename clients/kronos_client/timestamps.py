@@ -113,18 +113,15 @@ def _offset_name(offset: timedelta) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def series_offset(values: Iterable[str], field: str = "timestamps") -> str:
-    """The UTC offset ISO strings carry ("+08:00"), as a zone name; "" when none (or zero).
+def shared_offset(offsets: Iterable[timedelta | None], field: str = "timestamps") -> timedelta | None:
+    """The one UTC offset a series' timestamps carry (None where they carry none).
 
     Offsets that differ within the series (a DST change) are refused naming the first that
-    differs, as on the server: only an IANA timezone says whose wall clock the series keeps.
+    differs: only an IANA timezone says whose wall clock the series keeps. The server applies
+    this same rule to what it receives.
     """
     first: tuple[int, timedelta] | None = None
-    for i, text in enumerate(values):
-        try:
-            offset = datetime.fromisoformat(text.strip().replace("Z", "+00:00")).utcoffset()
-        except ValueError:
-            continue  # to_epoch_ms names the bad timestamp
+    for i, offset in enumerate(offsets):
         if offset is None:
             continue
         if first is None:
@@ -132,7 +129,21 @@ def series_offset(values: Iterable[str], field: str = "timestamps") -> str:
         elif offset != first[1]:
             raise InvalidInputError(
                 f"{field}[{i}]: UTC offset {_offset_name(offset)} differs from {field}[{first[0]}]'s "
-                f"{_offset_name(first[1])}; give a timezone (an IANA name such as America/New_York)",
+                f"{_offset_name(first[1])}; give timezone (an IANA name such as America/New_York) "
+                "to say whose wall clock the series keeps",
                 field=f"{field}[{i}]",
             )
-    return _offset_name(first[1]) if first is not None and first[1] else ""
+    return first[1] if first is not None else None
+
+
+def _utcoffset(text: str) -> timedelta | None:
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).utcoffset()
+    except ValueError:
+        return None  # to_epoch_ms names the bad timestamp
+
+
+def series_offset(values: Iterable[str], field: str = "timestamps") -> str:
+    """The UTC offset ISO strings carry ("+08:00"), as a zone name; "" when none (or zero)."""
+    offset = shared_offset((_utcoffset(text) for text in values), field)
+    return _offset_name(offset) if offset else ""

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from kronos_client.errors import InvalidInputError as ClientInputError
+from kronos_client.timestamps import shared_offset
 from kronos_server.errors import InvalidInputError
 
 UTC_NAMES = frozenset({"", "UTC", "Etc/UTC", "Z"})
@@ -219,22 +221,12 @@ def _series_each(values: list[str], tz_name: str | None, field: str) -> tuple[np
     """:func:`parse_series_timestamps` one value at a time (any ISO 8601 form, named errors)."""
     parsed = _parse(values, field)
     if tz_name is None:
-        first: tuple[int, timedelta] | None = None
-        for i, dt in enumerate(parsed):
-            offset = dt.utcoffset()
-            if offset is None:
-                continue
-            if first is None:
-                first = (i, offset)
-            elif offset != first[1]:
-                raise InvalidInputError(
-                    f"{field}[{i}]: UTC offset {offset_name(offset)} differs from {field}[{first[0]}]'s "
-                    f"{offset_name(first[1])}; give timezone (an IANA name such as America/New_York) "
-                    "to say whose wall clock the series keeps",
-                    field=f"{field}[{i}]",
-                )
-        if first is not None and first[1]:
-            tz_name = offset_name(first[1])
+        try:
+            offset = shared_offset((dt.utcoffset() for dt in parsed), field)
+        except ClientInputError as exc:
+            raise InvalidInputError(exc.message, field=exc.field) from None
+        if offset:
+            tz_name = offset_name(offset)
     return _instants(parsed, values, zone(tz_name or "UTC"), field), tz_name
 
 
