@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     min_history: int = Field(2, ge=1, description="Fewest history rows accepted")
     max_history: int = Field(8192, ge=1, description="Most history rows accepted")
     max_sample_count: int = Field(64, ge=1, le=1024, description="Largest sample_count accepted (1–1024)")
+    max_return_paths: int = Field(
+        64, ge=1, le=1024, description="Most sample paths a request with return_paths may ask for (1–1024)"
+    )
+    max_backtest_origins: int = Field(
+        256, ge=1, le=4096, description="Most origins one backtest may ask for (1–4096)"
+    )
     default_temperature: float = Field(
         1.0, gt=0, description="Sampling temperature when a request gives none (> 0)"
     )
@@ -281,6 +287,8 @@ class Settings(BaseSettings):
             min_history=self.min_history,
             max_history=self.max_history,
             max_sample_count=self.max_sample_count,
+            max_return_paths=self.max_return_paths,
+            max_backtest_origins=self.max_backtest_origins,
             default_temperature=self.default_temperature,
             default_top_k=self.default_top_k,
             default_top_p=self.default_top_p,

@@ -46,6 +46,7 @@ def test_service_methods_are_the_contract() -> None:
         "PredictBatch",
         "PredictStream",
         "GetModelInfo",
+        "Backtest",
     ]
     assert predictor_pb2.DESCRIPTOR.package == "kronos.v1"
 

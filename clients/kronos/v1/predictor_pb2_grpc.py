@@ -55,6 +55,11 @@ class KronosPredictorStub:
                 request_serializer=kronos_dot_v1_dot_predictor__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=kronos_dot_v1_dot_predictor__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.Backtest = channel.unary_unary(
+                '/kronos.v1.KronosPredictor/Backtest',
+                request_serializer=kronos_dot_v1_dot_predictor__pb2.BacktestRequest.SerializeToString,
+                response_deserializer=kronos_dot_v1_dot_predictor__pb2.BacktestResponse.FromString,
+                _registered_method=True)
 
 
 class KronosPredictorServicer:
@@ -97,6 +102,16 @@ class KronosPredictorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backtest(self, request, context):
+        """Judge the model on a series' own history: forecast from many past origins at once (the
+        origins are rows of the engine's batches, charged origins x sample_count against its
+        admission and origins against the caller's rate limit), compare with what happened,
+        and score model and baselines (naive, drift, volatility random walk) in the same call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KronosPredictorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +134,11 @@ def add_KronosPredictorServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=kronos_dot_v1_dot_predictor__pb2.GetModelInfoRequest.FromString,
                     response_serializer=kronos_dot_v1_dot_predictor__pb2.ModelInfo.SerializeToString,
+            ),
+            'Backtest': grpc.unary_unary_rpc_method_handler(
+                    servicer.Backtest,
+                    request_deserializer=kronos_dot_v1_dot_predictor__pb2.BacktestRequest.FromString,
+                    response_serializer=kronos_dot_v1_dot_predictor__pb2.BacktestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +250,33 @@ class KronosPredictor:
             '/kronos.v1.KronosPredictor/GetModelInfo',
             kronos_dot_v1_dot_predictor__pb2.GetModelInfoRequest.SerializeToString,
             kronos_dot_v1_dot_predictor__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backtest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kronos.v1.KronosPredictor/Backtest',
+            kronos_dot_v1_dot_predictor__pb2.BacktestRequest.SerializeToString,
+            kronos_dot_v1_dot_predictor__pb2.BacktestResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -104,11 +104,12 @@ class Job:
         s = self.series
         if mean is None:
             mean = denormalize(samples.mean(dim=0).cpu().numpy(), s.mean, s.std)
+        paths = denormalize(samples.cpu().numpy(), s.mean, s.std)  # float32 [S, P, 6]
         quantiles: dict[float, np.ndarray] = {}
         if s.sampling.quantiles:
-            paths = denormalize(samples.cpu().numpy(), s.mean, s.std).astype(np.float64)
+            wide = paths.astype(np.float64)
             for q in s.sampling.quantiles:
-                quantiles[q] = np.quantile(paths, q, axis=0).astype(np.float32)
+                quantiles[q] = np.quantile(wide, q, axis=0).astype(np.float32)
         return Forecast(
             series_id=s.series_id,
             timestamps=s.y_timestamps,
@@ -117,4 +118,6 @@ class Job:
             quantiles=quantiles,
             sample_count=s.sampling.sample_count,
             seed=s.sampling.seed,
+            prob_close_up=(paths[:, :, 3] > np.float32(s.last_close)).mean(axis=0, dtype=np.float64),
+            paths=paths if s.return_paths else None,
         )

@@ -12,6 +12,8 @@ class Limits:
     max_history: int = 8192
     max_sample_count: int = 64
     max_quantiles: int = 16
+    max_return_paths: int = 64
+    max_backtest_origins: int = 256
     clip: float = 5.0
     # sampling defaults: those of the original predictor API (spec §6)
     default_temperature: float = 1.0

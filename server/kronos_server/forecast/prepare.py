@@ -156,6 +156,12 @@ def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
     tz = series.timezone or "UTC"
     calendar.zone(tz)
     sampling = resolve_sampling(series.sampling, limits)
+    if series.return_paths and sampling.sample_count > limits.max_return_paths:
+        raise _bad(
+            "return_paths",
+            f"at most {limits.max_return_paths} sample paths can be returned, "
+            f"sample_count is {sampling.sample_count}",
+        )
     ts = np.asarray(series.timestamps, dtype=np.int64).reshape(-1)
     n = ts.size
     if n < limits.min_history:
@@ -196,6 +202,8 @@ def prepare(series: SeriesInput, limits: Limits) -> PreparedSeries:
         y_timestamps=fut,
         timezone=tz,
         sampling=sampling,
+        return_paths=series.return_paths,
+        last_close=float(x32[-1, 3]),
     )
 
 

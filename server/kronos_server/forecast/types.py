@@ -168,6 +168,7 @@ class SeriesInput:
     pred_len: int | None = None
     timezone: str | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    return_paths: bool = False  # also answer the sample paths (Forecast.paths)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class PreparedSeries:
     y_timestamps: np.ndarray  # int64 epoch ns [P]
     timezone: str
     sampling: ResolvedSampling
+    return_paths: bool = False
+    last_close: float = float("nan")  # the history's last close (float32 value), price space
 
     @property
     def pred_len(self) -> int:
@@ -204,6 +207,9 @@ class Forecast:
     quantiles: dict[float, np.ndarray]  # q -> float32 [P, 6]
     sample_count: int
     seed: int | None
+    # per step, the fraction of sample paths whose close lies above the history's last close
+    prob_close_up: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    paths: np.ndarray | None = None  # float32 [S, P, 6] price space, when return_paths was set
 
 
 @dataclass(frozen=True)
