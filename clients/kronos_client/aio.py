@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Unpack
 
@@ -195,15 +195,30 @@ class AsyncKronosClient(ClientCore):
         seed: int | None = None,
         timezone: str = "",
         timeout: float | None = None,
+        quantiles: Iterable[float] = (),
+        prob_close_up: bool = False,
     ) -> Any:
-        """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp."""
+        """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp;
+        with ``quantiles``, each level's six columns too (``close_q0.1``, ...), and with
+        ``prob_close_up``, the fraction of sample paths closing above the last close per step."""
         request = frame_request(
-            df, x_timestamp, y_timestamp, pred_len, T, top_k, top_p, sample_count, seed, timezone
+            df,
+            x_timestamp,
+            y_timestamp,
+            pred_len,
+            T,
+            top_k,
+            top_p,
+            sample_count,
+            seed,
+            timezone,
+            quantiles=quantiles,
         )
         if not verbose:
-            return frame_result(await self.predict_request(request, timeout=timeout), y_timestamp)
+            forecast = await self.predict_request(request, timeout=timeout)
+            return frame_result(forecast, y_timestamp, prob_close_up=prob_close_up)
         async for event in self.stream_request(request, timeout=timeout):
-            frame = core.df_progress(event, y_timestamp, pred_len)
+            frame = core.df_progress(event, y_timestamp, pred_len, prob_close_up=prob_close_up)
             if frame is not None:
                 return frame
         raise core.no_final_forecast()

@@ -11,6 +11,8 @@ grpc_health_probe's codes.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -27,6 +29,7 @@ from kronos_client.config import DEFAULT_TARGET, ENV_TARGET, ClientConfig, defau
 from kronos_client.continuation import FREQ_HELP, continue_history, parse_freq
 from kronos_client.csvinput import CandleTable, read_candles, read_timestamps
 from kronos_client.errors import KronosClientError
+from kronos_client.frames import PROB_COLUMN, quantile_column
 from kronos_client.loadtest import command as loadtest
 from kronos_client.messages import build_request
 from kronos_client.results import FIELDS, Forecast
@@ -121,7 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--prediction-timestamps", metavar="FILE", help="forecast timestamps: one per line, or a CSV"
     )
-    pr.add_argument("--format", choices=("json", "table"), default="json")
+    pr.add_argument(
+        "--return-paths",
+        action="store_true",
+        help='also return the sample paths (JSON: "paths"; at most the server\'s max_return_paths)',
+    )
+    pr.add_argument(
+        "--format",
+        choices=("json", "table", "csv"),
+        default="json",
+        help="json (default), an aligned table, or CSV: timestamp, the six fields, each quantile's "
+        "six fields ({field}_q{q}, e.g. close_q0.1) and prob_close_up",
+    )
     pr.add_argument("--plot", help="also draw history, forecast and quantile band to this PNG")
     info = sub.add_parser("info", help="print the served model's ModelInfo as JSON")
     _connection_flags(info)
@@ -159,7 +173,25 @@ def format_table(forecast: Forecast) -> str:
     lines += ["  ".join(c.rjust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
     for q, cols in sorted(forecast.quantiles.items()):
         lines.append(f"q{q:g} close: " + " ".join(f"{v:.6g}" for v in cols.close))
+    if forecast.prob_close_up.size and forecast.sample_count > 1:  # one path: 0 or 1, says nothing new
+        lines.append("P(close up): " + " ".join(f"{v:.3g}" for v in forecast.prob_close_up))
     return "\n".join(lines) + "\n"
+
+
+def format_csv(forecast: Forecast) -> str:
+    """One row per step: timestamp, the six fields (mean), each quantile's six fields
+    (``close_q0.1``, as predict_df names them) and prob_close_up."""
+    columns: dict[str, Any] = {name: getattr(forecast, name) for name in FIELDS}
+    for q, cols in sorted(forecast.quantiles.items()):
+        columns.update({quantile_column(name, q): getattr(cols, name) for name in FIELDS})
+    if forecast.prob_close_up.size == len(forecast):
+        columns[PROB_COLUMN] = forecast.prob_close_up
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["timestamp", *columns])
+    for i, row in enumerate(forecast.rows()):
+        writer.writerow([row["timestamp"], *(repr(float(v[i])) for v in columns.values())])
+    return out.getvalue()
 
 
 def _freq(text: str) -> str:
@@ -204,11 +236,14 @@ def cmd_predict(args: argparse.Namespace, config: ClientConfig) -> int:
         quantiles=args.quantiles,
         timezone=timezone,
         series_id=args.series_id,
+        return_paths=args.return_paths,
     )
     with KronosClient(config) as client:
         forecast = client.predict_request(request)
     if args.format == "table":
         sys.stdout.write(format_table(forecast))
+    elif args.format == "csv":
+        sys.stdout.write(format_csv(forecast))
     else:
         sys.stdout.write(json.dumps(forecast.to_dict(), indent=2) + "\n")
     if args.plot:

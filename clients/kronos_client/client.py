@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -180,15 +180,30 @@ class KronosClient(ClientCore):
         seed: int | None = None,
         timezone: str = "",
         timeout: float | None = None,
+        quantiles: Iterable[float] = (),
+        prob_close_up: bool = False,
     ) -> Any:
-        """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp."""
+        """Like ``KronosPredictor.predict``: a DataFrame of the six columns indexed by y_timestamp;
+        with ``quantiles``, each level's six columns too (``close_q0.1``, ...), and with
+        ``prob_close_up``, the fraction of sample paths closing above the last close per step."""
         request = frame_request(
-            df, x_timestamp, y_timestamp, pred_len, T, top_k, top_p, sample_count, seed, timezone
+            df,
+            x_timestamp,
+            y_timestamp,
+            pred_len,
+            T,
+            top_k,
+            top_p,
+            sample_count,
+            seed,
+            timezone,
+            quantiles=quantiles,
         )
         if not verbose:
-            return frame_result(self.predict_request(request, timeout=timeout), y_timestamp)
+            forecast = self.predict_request(request, timeout=timeout)
+            return frame_result(forecast, y_timestamp, prob_close_up=prob_close_up)
         for event in self.stream_request(request, timeout=timeout):
-            frame = core.df_progress(event, y_timestamp, pred_len)
+            frame = core.df_progress(event, y_timestamp, pred_len, prob_close_up=prob_close_up)
             if frame is not None:
                 return frame
         raise core.no_final_forecast()
@@ -208,11 +223,28 @@ class KronosClient(ClientCore):
         seed: int | None = None,
         timezone: str = "",
         timeout: float | None = None,
+        quantiles: Iterable[float] = (),
+        prob_close_up: bool = False,
     ) -> list[Any]:
-        """Like ``KronosPredictor.predict_batch``: one DataFrame per series; any failed
-        series raises its error. ``verbose`` is accepted for compatibility."""
+        """Like ``KronosPredictor.predict_batch``: one DataFrame per series (columns as
+        predict_df's); any failed series raises its error. ``verbose`` is accepted for
+        compatibility."""
+        levels = tuple(quantiles)
         requests = [
-            frame_request(df, x, y, pred_len, T, top_k, top_p, sample_count, seed, timezone, series_id=str(i))
+            frame_request(
+                df,
+                x,
+                y,
+                pred_len,
+                T,
+                top_k,
+                top_p,
+                sample_count,
+                seed,
+                timezone,
+                series_id=str(i),
+                quantiles=levels,
+            )
             for i, (df, x, y) in enumerate(zip(df_list, x_timestamp_list, y_timestamp_list, strict=True))
         ]
         results = self.predict_batch(requests, timeout=timeout)
@@ -220,5 +252,5 @@ class KronosClient(ClientCore):
         for result, y in zip(results, y_timestamp_list, strict=True):
             if isinstance(result, ItemError):
                 raise result.to_exception()
-            frames.append(frame_result(result, y))
+            frames.append(frame_result(result, y, prob_close_up=prob_close_up))
         return frames

@@ -40,6 +40,7 @@ class PredictOptions(TypedDict, total=False):
     quantiles: Iterable[float]
     timezone: str
     series_id: str
+    return_paths: bool
 
 
 def resolve_config(
@@ -69,11 +70,13 @@ def batch_request(items: Sequence[BatchItem]) -> tuple[pb.PredictBatchRequest, l
     return pb.PredictBatchRequest(items=requests), [r.timezone for r in requests]
 
 
-def df_progress(event: StreamEvent, y_timestamp: Any, pred_len: int) -> Any | None:
+def df_progress(
+    event: StreamEvent, y_timestamp: Any, pred_len: int, *, prob_close_up: bool = False
+) -> Any | None:
     """One event of a verbose predict_df(): the final Forecast's DataFrame, else None (a step:
     the progress counter moves)."""
     if isinstance(event, Forecast):
-        return frame_result(event, y_timestamp)
+        return frame_result(event, y_timestamp, prob_close_up=prob_close_up)
     progress(event.step + 1, pred_len)
     return None
 

@@ -1,8 +1,16 @@
-"""pandas helpers behind predict_df(): DataFrame in, DataFrame out. pandas stays optional."""
+"""pandas helpers behind predict_df(): DataFrame in, DataFrame out. pandas stays optional.
+
+The frame's columns: the six fields (the mean over the sample paths, as Kronos returns
+them); then, for each requested quantile level q (ascending), the six fields' q quantiles
+named ``{field}_q{q}`` (``close_q0.1``, ``close_q0.9``; q written as Python writes the
+float); then ``prob_close_up`` when asked for (the fraction of sample paths whose close lies
+above the history's last close, per step).
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kronos.v1 import predictor_pb2 as pb
@@ -13,6 +21,12 @@ if TYPE_CHECKING:
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OUTPUT_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
+PROB_COLUMN = "prob_close_up"
+
+
+def quantile_column(field: str, q: float) -> str:
+    """The column of one field's q quantile: ``close_q0.1``."""
+    return f"{field}_q{q!r}"
 
 
 def require_pandas() -> Any:
@@ -38,6 +52,7 @@ def frame_request(
     seed: int | None = None,
     timezone: str = "",
     series_id: str = "",
+    quantiles: Iterable[float] = (),
 ) -> pb.PredictRequest:
     """Kronos ``KronosPredictor.predict`` arguments (in its order) -> PredictRequest."""
     require_pandas()
@@ -57,20 +72,34 @@ def frame_request(
         top_p=top_p,
         sample_count=sample_count,
         seed=seed,
+        quantiles=quantiles,
         timezone=timezone,
         series_id=series_id,
     )
 
 
-def frame_result(forecast: Forecast, y_timestamp: Any) -> Any:
-    """The forecast's six columns indexed by ``y_timestamp``, as Kronos returns them."""
+def frame_columns(forecast: Forecast, *, prob_close_up: bool) -> dict[str, Any]:
+    """The six fields, each quantile's six fields, and ``prob_close_up`` if asked for (and
+    sent: a server older than the field sends none)."""
+    out: dict[str, Any] = {c: getattr(forecast, c) for c in OUTPUT_COLUMNS}
+    for q, columns in sorted(forecast.quantiles.items()):
+        out.update({quantile_column(c, q): getattr(columns, c) for c in OUTPUT_COLUMNS})
+    if prob_close_up and forecast.prob_close_up.size == len(forecast):
+        out[PROB_COLUMN] = forecast.prob_close_up
+    return out
+
+
+def frame_result(forecast: Forecast, y_timestamp: Any, *, prob_close_up: bool = False) -> Any:
+    """The forecast's columns indexed by ``y_timestamp``: the six Kronos returns, plus any
+    quantiles requested and ``prob_close_up`` if asked for."""
     pd = require_pandas()
     index = pd.Index(y_timestamp)
-    return pd.DataFrame({c: getattr(forecast, c) for c in OUTPUT_COLUMNS}, index=index)
+    return pd.DataFrame(frame_columns(forecast, prob_close_up=prob_close_up), index=index)
 
 
 def forecast_frame(forecast: Forecast) -> Any:
-    """The forecast's six columns indexed by its timestamps (local time of its zone)."""
+    """The forecast's six columns, its quantiles' and ``prob_close_up``, indexed by its
+    timestamps (local time of its zone)."""
     pd = require_pandas()
     index = pd.DatetimeIndex(forecast.timestamps, name="timestamp")
-    return pd.DataFrame({c: getattr(forecast, c) for c in OUTPUT_COLUMNS}, index=index)
+    return pd.DataFrame(frame_columns(forecast, prob_close_up=True), index=index)

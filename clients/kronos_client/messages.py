@@ -81,8 +81,10 @@ def build_request(
     quantiles: Iterable[float] = (),
     timezone: str = "",
     series_id: str = "",
+    return_paths: bool = False,
 ) -> pb.PredictRequest:
-    """One series as a PredictRequest; unset sampling fields take the server's defaults."""
+    """One series as a PredictRequest; unset sampling fields take the server's defaults.
+    ``return_paths``: also answer the sample paths (at most the server's max_return_paths)."""
     if pred_len is None and prediction_timestamps is None:
         raise InvalidInputError("give pred_len or prediction_timestamps", field="pred_len")
     history = pb.Candles(timestamps_ms=to_epoch_ms(timestamps, timezone, "history.timestamps_ms"))
@@ -92,7 +94,9 @@ def build_request(
         history.volume.extend(_floats(volume, "history.volume"))
     if amount is not None:
         history.amount.extend(_floats(amount, "history.amount"))
-    request = pb.PredictRequest(series_id=series_id, history=history, timezone=timezone)
+    request = pb.PredictRequest(
+        series_id=series_id, history=history, timezone=timezone, return_paths=bool(return_paths)
+    )
     if prediction_timestamps is not None:
         request.prediction_timestamps_ms.extend(
             to_epoch_ms(prediction_timestamps, timezone, "prediction_timestamps_ms")

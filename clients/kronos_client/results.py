@@ -39,7 +39,12 @@ class Columns:
 
 @dataclass(frozen=True, eq=False)
 class Forecast:
-    """One series' forecast: the mean over sample paths per field, plus quantiles."""
+    """One series' forecast: the mean over sample paths per field, plus quantiles.
+
+    ``prob_close_up[i]`` is the fraction of sample paths whose close at step i lies above the
+    history's last close; ``paths`` holds the sample paths themselves (one :class:`Columns`
+    each) when the request asked for them (``return_paths=True``), else it is empty.
+    """
 
     series_id: str
     timestamps_ms: NDArray[np.int64]
@@ -57,6 +62,8 @@ class Forecast:
     timezone: str = ""
     request_id: str | None = None
     raw: pb.PredictResponse = field(default_factory=pb.PredictResponse, repr=False)
+    prob_close_up: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    paths: tuple[Columns, ...] = ()
 
     @classmethod
     def from_pb(cls, msg: pb.PredictResponse, timezone: str = "", request_id: str | None = None) -> Forecast:
@@ -73,6 +80,8 @@ class Forecast:
             timezone=timezone,
             request_id=request_id,
             raw=msg,
+            prob_close_up=np.asarray(msg.prob_close_up, dtype=np.float64),
+            paths=tuple(Columns.from_pb(p) for p in msg.paths),
         )
 
     @property
@@ -87,6 +96,13 @@ class Forecast:
     def __len__(self) -> int:
         return int(self.timestamps_ms.size)
 
+    def path_array(self) -> FloatArray:
+        """The sample paths as one array [paths, steps, 6] (FIELDS order); [0, steps, 6]
+        when the request did not ask for them."""
+        if not self.paths:
+            return np.zeros((0, len(self), len(FIELDS)), dtype=np.float64)
+        return np.stack([np.stack([getattr(p, name) for name in FIELDS], axis=-1) for p in self.paths])
+
     def rows(self, columns: Columns | None = None) -> list[dict[str, Any]]:
         """One dict per step (ISO timestamp + six fields) of the mean or of a quantile."""
         cols = (columns or self.mean).as_dict()
@@ -96,8 +112,9 @@ class Forecast:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: versions, the mean per step, and each quantile per step."""
-        return {
+        """JSON-ready: versions, the mean per step, each quantile per step, P(close up) per
+        step, and the sample paths when they were asked for."""
+        out: dict[str, Any] = {
             "series_id": self.series_id,
             "model_version": self.model_version,
             "tokenizer_version": self.tokenizer_version,
@@ -106,10 +123,15 @@ class Forecast:
             "timezone": self.timezone or "UTC",
             "forecast": self.rows(),
             "quantiles": {repr(q): self.rows(cols) for q, cols in sorted(self.quantiles.items())},
+            "prob_close_up": self.prob_close_up.tolist(),
         }
+        if self.paths:
+            out["paths"] = [self.rows(path) for path in self.paths]
+        return out
 
     def to_dataframe(self) -> Any:
-        """The mean as a pandas DataFrame indexed by timestamp (needs pandas)."""
+        """The mean, each quantile (``close_q0.1``, ...) and ``prob_close_up`` as a pandas
+        DataFrame indexed by timestamp (needs pandas; columns as predict_df's)."""
         from kronos_client.frames import forecast_frame
 
         return forecast_frame(self)

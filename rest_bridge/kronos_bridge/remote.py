@@ -80,6 +80,8 @@ def model_info_from_pb(msg: pb.ModelInfo) -> ModelInfo:
         max_history=lim.max_history,
         max_sample_count=lim.max_sample_count,
         max_quantiles=lim.max_quantiles,
+        max_return_paths=lim.max_return_paths,
+        max_backtest_origins=lim.max_backtest_origins,
         default_temperature=defaults.temperature,
         default_top_k=defaults.top_k,
         default_top_p=defaults.top_p,

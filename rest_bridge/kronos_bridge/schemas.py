@@ -65,6 +65,11 @@ class PredictRequestBody(_Strict):
     )
     timezone: str | None = Field(None, description="IANA time zone of the series; absent = UTC")
     overrides: Overrides | None = None  # type: ignore[valid-type]
+    return_paths: bool | None = Field(
+        None,
+        description="Also return the sample paths (`paths`); at most the server's max_return_paths "
+        "(KRONOS_MAX_RETURN_PATHS), else 422 naming return_paths. Absent = false",
+    )
 
 
 class BatchRequestBody(_Strict):
@@ -95,7 +100,16 @@ class PredictResponseBody(BaseModel):
     prediction: list[PredictionRow]
     model_version: str = Field(description="Content hash of the predictor checkpoint")
     tokenizer_version: str = Field(description="Content hash of the tokenizer checkpoint")
+    prob_close_up: list[float | None] = Field(
+        description="Per predicted step, the fraction of sample paths whose close lies above the "
+        "history's last close, in [0, 1]"
+    )
     quantiles: list[QuantileBody] | None = Field(None, description="Present only when requested")
+    paths: list[list[PredictionRow]] | None = Field(
+        None,
+        description="With return_paths: the sample_count sample paths, each one row per predicted "
+        "timestamp (the rows of `prediction`'s shape)",
+    )
 
 
 class ErrorBody(BaseModel):

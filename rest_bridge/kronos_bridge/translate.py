@@ -57,7 +57,12 @@ def series_to_pb(series: SeriesInput) -> pb.PredictRequest:
         column = getattr(series, name)
         if column is not None:
             getattr(history, name).extend(column.tolist())
-    msg = pb.PredictRequest(series_id=series.series_id, history=history, timezone=series.timezone or "")
+    msg = pb.PredictRequest(
+        series_id=series.series_id,
+        history=history,
+        timezone=series.timezone or "",
+        return_paths=series.return_paths,
+    )
     if series.prediction_timestamps is not None:
         msg.prediction_timestamps_ms.extend((series.prediction_timestamps // NS_PER_MS).tolist())
     if series.pred_len is not None:
@@ -116,6 +121,7 @@ def forecast_from_pb(msg: pb.PredictResponse, timezone: str) -> Forecast:
     """A PredictResponse as the domain's Forecast (the proto carries no zone: the request's)."""
     stamps, mean = _table(msg.forecast)
     quantiles = {q.q: _table(q.values)[1] for q in msg.quantiles}
+    paths = np.stack([_table(p)[1] for p in msg.paths]) if msg.paths else None
     return Forecast(
         series_id=msg.series_id,
         timestamps=stamps,
@@ -124,6 +130,8 @@ def forecast_from_pb(msg: pb.PredictResponse, timezone: str) -> Forecast:
         quantiles=quantiles,
         sample_count=msg.sample_count,
         seed=msg.seed if msg.HasField("seed") else None,
+        prob_close_up=np.asarray(msg.prob_close_up, dtype=np.float64),
+        paths=paths,
     )
 
 

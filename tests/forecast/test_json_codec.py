@@ -266,7 +266,7 @@ def make_forecast(timezone: str = "UTC", quantiles: tuple[float, ...] = ()) -> F
 
 def test_response_shape() -> None:
     response = forecast_to_response(make_forecast(), model_version="m1", tokenizer_version="t1")
-    assert set(response) == {"series_id", "prediction", "model_version", "tokenizer_version"}
+    assert set(response) == {"series_id", "prediction", "model_version", "tokenizer_version", "prob_close_up"}
     assert response["series_id"] == "abc"
     assert (response["model_version"], response["tokenizer_version"]) == ("m1", "t1")
     first = response["prediction"][0]

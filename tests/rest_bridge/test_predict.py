@@ -19,7 +19,7 @@ def test_single_answers_in_the_legacy_shape(bridged: Bridged) -> None:
     reply = bridged.client.post(SINGLE, json=body(40, 4), headers=bridged.auth)
     assert reply.status_code == 200, reply.text
     out = reply.json()
-    assert set(out) == {"series_id", "prediction", "model_version", "tokenizer_version"}
+    assert set(out) == {"series_id", "prediction", "model_version", "tokenizer_version", "prob_close_up"}
     assert out["series_id"] == "s0"
     assert len(out["prediction"]) == 4
     assert set(out["prediction"][0]) == {"timestamp", *FEATURES}

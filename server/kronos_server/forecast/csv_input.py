@@ -49,6 +49,7 @@ def series_from_csv(
         pred_len=pred_len,
         timezone=tz,
         sampling=sampling or SamplingParams(),
+        return_paths=False,
         **arrays,
     )
 

@@ -35,6 +35,7 @@ FIELDS: tuple[Field, ...] = (
     Field("history.timestamps_ms", "timestamps", "timestamps"),
     Field("prediction_timestamps_ms", "prediction_timestamps", "prediction_timestamps"),
     Field("timezone", "timezone", "timezone"),
+    Field("return_paths", "return_paths", "return_paths"),
     Field("sampling", "overrides"),
     Field("pred_len", "overrides.pred_len", "pred_len"),
     *(Field(f"sampling.{name}", f"overrides.{name}", name) for name in SAMPLING_FIELDS),

@@ -5,7 +5,15 @@ Request::
     {"series_id": "...", "candles": [{"open", "high", "low", "close", "volume"?, "amount"?}],
      "timestamps": [ISO 8601], "prediction_timestamps"?: [ISO 8601], "timezone"?: "IANA name",
      "overrides"?: {"pred_len", "temperature", "top_k", "top_p", "sample_count", "seed",
-                    "quantiles"}}
+                    "quantiles"},
+     "return_paths"?: true}
+
+Response::
+
+    {"series_id", "prediction": [{"timestamp", "open", ..., "amount"}], "model_version",
+     "tokenizer_version", "prob_close_up": [P(close > last close) per step],
+     "quantiles"?: [{"q", "prediction": [rows]}] (when requested),
+     "paths"?: [[rows], ...] (with return_paths: one list of rows per sample path)}
 
 Every override is optional (absent = server default). Naive timestamps are wall-clock
 times in ``timezone``; when it is absent, the UTC offset the timestamps carry ("+08:00")
@@ -37,7 +45,7 @@ from kronos_server.forecast.types import (
 
 DEFAULT_SERIES_ID = "series-0"
 REQUEST_KEYS = frozenset(
-    {"series_id", "candles", "timestamps", "prediction_timestamps", "timezone", "overrides"}
+    {"series_id", "candles", "timestamps", "prediction_timestamps", "timezone", "overrides", "return_paths"}
 )
 CANDLE_KEYS = frozenset(FEATURES)
 # the overrides are declared once, as the settings of types.OVERRIDES
@@ -215,6 +223,9 @@ def series_from_request(payload: object) -> SeriesInput:
         future_text = _string_list(payload["prediction_timestamps"], "prediction_timestamps")
         future = calendar.parse_timestamps(future_text, tz or "UTC", "prediction_timestamps")
     sampling, pred_len = _sampling(payload.get("overrides"))
+    return_paths = payload.get("return_paths")
+    if return_paths is not None and not isinstance(return_paths, bool):
+        raise _bad("return_paths", f"must be true or false, got {_type_name(return_paths)}")
     return SeriesInput(
         series_id=series_id,
         timestamps=history,
@@ -222,6 +233,7 @@ def series_from_request(payload: object) -> SeriesInput:
         pred_len=pred_len,
         timezone=tz,
         sampling=sampling,
+        return_paths=bool(return_paths),
         **columns,
     )
 
@@ -270,16 +282,25 @@ def _rows(timestamps: list[str], values: np.ndarray) -> list[dict[str, Any]]:
 
 
 def forecast_to_response(forecast: Forecast, *, model_version: str, tokenizer_version: str) -> dict[str, Any]:
-    """Encode a :class:`Forecast` as the legacy JSON response (quantiles only when requested)."""
+    """Encode a :class:`Forecast` as the legacy JSON response (quantiles and paths only when
+    requested)."""
     stamps = calendar.format_timestamps(forecast.timestamps, forecast.timezone)
     out: dict[str, Any] = {
         "series_id": forecast.series_id,
         "prediction": _rows(stamps, forecast.mean),
         "model_version": model_version,
         "tokenizer_version": tokenizer_version,
+        "prob_close_up": _probabilities(forecast.prob_close_up),
     }
     if forecast.quantiles:
         out["quantiles"] = [
             {"q": q, "prediction": _rows(stamps, forecast.quantiles[q])} for q in sorted(forecast.quantiles)
         ]
+    if forecast.paths is not None:
+        out["paths"] = [_rows(stamps, path) for path in forecast.paths]
     return out
+
+
+def _probabilities(values: np.ndarray) -> list[float | None]:
+    """Fractions of the paths (k / S, float64) as JSON numbers; None where not finite."""
+    return [v if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]

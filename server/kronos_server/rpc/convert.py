@@ -75,6 +75,7 @@ def series_from_pb(msg: pb.PredictRequest) -> SeriesInput:
         pred_len=msg.pred_len if msg.HasField("pred_len") else None,
         timezone=msg.timezone or None,
         sampling=sampling_from_pb(msg.sampling),
+        return_paths=msg.return_paths,
     )
 
 
@@ -99,6 +100,9 @@ def forecast_to_pb(forecast: Forecast, model_version: str, tokenizer_version: st
         out.quantiles.add(q=q, values=candles_to_pb(forecast.timestamps, forecast.quantiles[q]))
     if forecast.seed is not None:
         out.seed = forecast.seed
+    out.prob_close_up.extend(np.asarray(forecast.prob_close_up, dtype=np.float64).tolist())
+    if forecast.paths is not None:
+        out.paths.extend(candles_to_pb(forecast.timestamps, path) for path in forecast.paths)
     return out
 
 
@@ -137,6 +141,8 @@ def model_info_to_pb(info: ModelInfo, max_request_bytes: int) -> pb.ModelInfo:
             max_sample_count=lim.max_sample_count,
             max_quantiles=lim.max_quantiles,
             max_request_bytes=max_request_bytes,
+            max_return_paths=lim.max_return_paths,
+            max_backtest_origins=lim.max_backtest_origins,
         ),
         defaults=pb.SamplingDefaults(
             temperature=lim.default_temperature,
