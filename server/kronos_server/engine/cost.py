@@ -13,6 +13,7 @@ here knows about deadlines or transports.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kronos_server.errors import InvalidInputError
@@ -125,6 +126,33 @@ class CostModel:
             measured = self.window.measured and (plan.decode_steps == 0 or self.decode.measured)
         return Estimate(seconds, plan.slide_steps, plan.window, measured)
 
+    def estimate_group(self, plans: Sequence[Plan], max_batch_rows: int) -> Estimate:
+        """Requests submitted together: every prefill, then their steps in waves, each wave as
+        many requests (in order) as max_batch_rows holds, running for its longest request's
+        steps with all its rows in every pass (a little pessimistic where a wave's requests
+        differ in length: the engine admits the next one as soon as rows free up)."""
+        waves: list[list[Plan]] = []
+        rows = 0
+        for plan in plans:
+            if not waves or rows + plan.rows > max_batch_rows:
+                waves.append([])
+                rows = 0
+            waves[-1].append(plan)
+            rows += plan.rows
+        with self._lock:
+            seconds = sum(self.window.seconds(p.prefill_positions) for p in plans)
+            for wave in waves:
+                wave_rows = sum(p.rows for p in wave)
+                seconds += max(p.decode_steps for p in wave) * self.decode.seconds(wave_rows)
+                seconds += max(p.steps for p in wave) * self.heads.seconds(wave_rows)
+                seconds += sum(p.slide_steps * self.window.seconds(p.slide_row_positions) for p in wave)
+            measured = self.window.measured and (
+                all(p.decode_steps == 0 for p in plans) or self.decode.measured
+            )
+        slides = max((p.slide_steps for p in plans), default=0)
+        window = plans[0].window if plans else 0
+        return Estimate(seconds, slides, window, measured)
+
 
 # A request is refused up front only when its estimate is clearly past its deadline: the
 # estimate may be off on a busy machine, and refusing a request that would have finished is
@@ -151,5 +179,23 @@ def refuse_past_deadline(estimate: Estimate, deadline: float | None, series: Pre
         f"{series.sampling.sample_count} are estimated to take {estimate.seconds:.3g} s{why}, past the "
         f"{deadline:.3g} s deadline; lower pred_len or sample_count, or shorten the history",
         field="pred_len",
+        details={"estimated_s": round(estimate.seconds, 3), "deadline_s": deadline},
+    )
+
+
+def refuse_group_past_deadline(
+    estimate: Estimate, deadline: float | None, *, requests: int, sample_count: int, what: str, field: str
+) -> None:
+    """Raise InvalidInputError naming ``field`` when a group of ``requests`` requests (``what``,
+    e.g. "origins") is estimated to run clearly past ``deadline``, as for one request."""
+    if deadline is None or deadline < MIN_REFUSED_DEADLINE or not estimate.measured:
+        return
+    if estimate.seconds <= DEADLINE_MARGIN * deadline:
+        return
+    raise InvalidInputError(
+        f"{field}: {requests} {what} with sample_count {sample_count} are estimated to take "
+        f"{estimate.seconds:.3g} s together, past the {deadline:.3g} s deadline; ask for fewer "
+        f"{what} or samples, a shorter horizon or context, or a longer deadline",
+        field=field,
         details={"estimated_s": round(estimate.seconds, 3), "deadline_s": deadline},
     )

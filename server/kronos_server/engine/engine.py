@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -109,17 +110,40 @@ class Engine:
 
         ``stream=True`` must be called from a running asyncio loop (steps are delivered to it).
         """
-        rows = series.sampling.sample_count
-        if rows > self.config.max_batch_rows:
-            raise InvalidInputError(
-                f"sample_count {rows} exceeds the engine's batch limit {self.config.max_batch_rows}",
-                field="sample_count",
-            )
-        if series.pred_len > self.bundle.max_context:
-            raise InvalidInputError(
-                f"pred_len {series.pred_len} exceeds max_context {self.bundle.max_context}", field="pred_len"
-            )
-        ticket = Ticket(request_id or uuid.uuid4().hex, series.series_id, rows, stream)
+        return self.submit_group([series], timeout=timeout, stream=stream, request_ids=[request_id])[0]
+
+    def submit_group(
+        self,
+        group: Sequence[PreparedSeries],
+        *,
+        timeout: float | None = None,
+        stream: bool = False,
+        request_ids: Sequence[str | None] | None = None,
+    ) -> list[Ticket]:
+        """Queue several prepared series at once, all or none (a backtest's origins): their rows
+        count together against the admission limit, so the group is refused with one
+        OverloadedError while it does not fit, and never half admitted. The engine then batches
+        them like any requests that arrive together (rows of the same steps)."""
+        ids = list(request_ids) if request_ids is not None else [None] * len(group)
+        if len(ids) != len(group):
+            raise ValueError(f"{len(group)} series but {len(ids)} request ids")
+        for series in group:
+            rows = series.sampling.sample_count
+            if rows > self.config.max_batch_rows:
+                raise InvalidInputError(
+                    f"sample_count {rows} exceeds the engine's batch limit {self.config.max_batch_rows}",
+                    field="sample_count",
+                )
+            if series.pred_len > self.bundle.max_context:
+                raise InvalidInputError(
+                    f"pred_len {series.pred_len} exceeds max_context {self.bundle.max_context}",
+                    field="pred_len",
+                )
+        tickets = [
+            Ticket(rid or uuid.uuid4().hex, series.series_id, series.sampling.sample_count, stream)
+            for series, rid in zip(group, ids, strict=True)
+        ]
+        rows = sum(t.rows for t in tickets)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
             if not self._accepting:
@@ -131,13 +155,16 @@ class Engine:
                 self.observer.rejected("overloaded")
                 raise OverloadedError(
                     f"server overloaded: {self._queued_rows + self._running_rows} rows queued or running, "
-                    f"limit {self.config.max_queued_rows}",
+                    f"limit {self.config.max_queued_rows}"
+                    + (f", this call needs {rows}" if len(group) > 1 else ""),
                     details={"limit_rows": self.config.max_queued_rows},
                 )
-            self._pending.append(Job(ticket, series, deadline))
+            self._pending.extend(
+                Job(ticket, series, deadline) for ticket, series in zip(tickets, group, strict=True)
+            )
             self._queued_rows += rows
             self._cv.notify_all()
-        return ticket
+        return tickets
 
     def estimate(self, series: PreparedSeries) -> Estimate:
         """The time ``series`` would take alone on this engine, from the passes measured so far."""
@@ -145,6 +172,13 @@ class Engine:
             series.rows, series.pred_len, series.sampling.sample_count, self.bundle.max_context
         )
         return self.costs.estimate(plan)
+
+    def estimate_group(self, group: Sequence[PreparedSeries]) -> Estimate:
+        """The time ``group`` would take submitted together on an idle engine (every series
+        prefilled, their steps shared in batches of at most max_batch_rows rows)."""
+        m = self.bundle.max_context
+        plans = [engine_plan(s.rows, s.pred_len, s.sampling.sample_count, m) for s in group]
+        return self.costs.estimate_group(plans, self.config.max_batch_rows)
 
     def stats(self) -> EngineStats:
         with self._cv:

@@ -18,6 +18,7 @@ later step: a full-window recompute) plus ``step``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -118,6 +119,16 @@ class ReferenceEngine(Engine):
         seconds = sum(window.seconds(rows * min(n + i, m)) for i in range(series.pred_len))
         slides = engine_plan(n, series.pred_len, rows, m).slide_steps  # past max_context, as in the engine
         return Estimate(seconds, slides, m, window.measured)
+
+    def estimate_group(self, group: Sequence[PreparedSeries]) -> Estimate:
+        """One request at a time: the sum of their estimates."""
+        estimates = [self.estimate(series) for series in group]
+        return Estimate(
+            sum(e.seconds for e in estimates),
+            max((e.slide_steps for e in estimates), default=0),
+            self.bundle.max_context,
+            all(e.measured for e in estimates),
+        )
 
     def _calibrate(self) -> None:
         m, dev = self.bundle.max_context, self.bundle.device
