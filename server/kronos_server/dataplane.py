@@ -9,17 +9,19 @@ this module loads no torch: the engine and the model are imported when one is op
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from kronos_server.engine.cost import refuse_past_deadline
+from kronos_server.backtest.run import run_backtest
+from kronos_server.backtest.types import BacktestInput, BacktestResult
+from kronos_server.engine.cost import refuse_group_past_deadline, refuse_past_deadline
 from kronos_server.engine.stats import EngineObserver
 from kronos_server.engine.ticket import Ticket
 from kronos_server.errors import DeadlineExceededError, KronosError, OverloadedError
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import prepare
-from kronos_server.forecast.types import Forecast, SeriesInput, StepUpdate
+from kronos_server.forecast.types import Forecast, PreparedSeries, SeriesInput, StepUpdate
 from kronos_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,6 +60,12 @@ class ForecastPlane(Protocol):
     async def predict_batch(
         self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[Forecast | KronosError]: ...
+
+    async def backtest(
+        self, request: BacktestInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> BacktestResult:
+        """Forecast the series from many past origins at once and score model and baselines."""
+        ...
 
     async def model_info(self) -> ModelInfo:
         """The model served (UnavailableError while it loads)."""
@@ -191,6 +199,38 @@ class Dataplane:
                 if isinstance(t, Ticket):
                     t.cancel()
             raise
+
+    def _submit_origins(
+        self, group: Sequence[PreparedSeries], timeout: float | None, request_id: str | None
+    ) -> list[Ticket]:
+        """A backtest's origins, all or none; refused at once (naming ``origins``) when the
+        engine's estimate of the whole group is clearly past the deadline."""
+        samples = group[0].sampling.sample_count if group else 0
+        estimate = self.engine.estimate_group(group)
+        refuse_group_past_deadline(
+            estimate, timeout, requests=len(group), sample_count=samples, what="origins", field="origins"
+        )
+        base = request_id or "backtest"
+        ids = [f"{base}/{i}" for i in range(len(group))]
+        return self.engine.submit_group(group, timeout=timeout, request_ids=ids)
+
+    async def backtest(
+        self, request: BacktestInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> BacktestResult:
+        """Every origin submitted at once (rows of the engine's shared steps, counted origins x
+        sample_count against its admission), awaited under one deadline, then scored. Raises
+        InvalidInputError naming the field, OverloadedError while the engine has no room for
+        the whole group, DeadlineExceededError; cancelling the call cancels every origin."""
+        limit = self._timeout(timeout)
+        return await run_backtest(
+            request,
+            self.limits,
+            lambda group, t: self._submit_origins(group, t, request_id),
+            timeout=limit,
+            max_rows=self.engine.config.max_queued_rows,
+            model_version=self.model_version,
+            tokenizer_version=self.tokenizer_version,
+        )
 
     async def stream(
         self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # the RPCs of the service, by their short names (the permission names of the keys file)
-METHODS = ("PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo")
+METHODS = ("PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo", "Backtest")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 
@@ -61,6 +61,9 @@ class Call:
     size_bytes: int | None = None  # the encoded request, when known
     header_bytes: int | None = None  # headers / metadata, names and values (where the transport lets them in)
     batch_items: int | None = None  # series in a batch call, when known
+    # what the call costs against the caller's rate limit when not one unit or batch_items:
+    # a backtest's origins (kronos_server.backtest.origins.charged_origins)
+    rate_units: int | None = None
     size_subject: str = "request"  # how a size refusal names what was too large
     # seconds left before the caller's deadline (None: no deadline), asked at the start and
     # on a cancellation, to tell a deadline passing from a caller going away

@@ -228,11 +228,13 @@ class Gate:
         call.identity = identity
 
     def rate_limit(self, call: Call) -> None:
-        """Charge the caller's bucket: a batch costs its number of series."""
+        """Charge the caller's bucket: a batch costs its number of series, a backtest its
+        origins (``call.rate_units``), any other call one."""
         identity = call.identity
         if self.limiter is None or identity is None:
             return
-        cost = max(1, call.batch_items or 0)
+        units = call.rate_units if call.rate_units is not None else call.batch_items
+        cost = max(1, units or 0)
         decision = self.limiter.try_acquire(identity.container, cost, identity.rate_limit)
         if not decision.allowed:
             call.outcome = "rate_limited"
