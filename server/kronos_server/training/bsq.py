@@ -8,6 +8,7 @@ path through ``post_quant_embed_pre`` that inference never uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,11 +82,15 @@ def tokenizer_loss(
     *,
     entropy_weight: float | None = None,
     inv_temperature: float = 100.0,
+    column_weights: Sequence[float] | None = None,
 ) -> TokenizerLoss:
     """MSE of the full-code and of the coarse reconstruction, plus beta × commitment, plus
     ``entropy_weight`` (default: the config's zeta) × the code-usage entropy term.
 
     The weights beta, gamma0, gamma and zeta are the tokenizer config's training-only keys.
+    ``column_weights`` (one per input column, rescaled to mean 1) weight the two
+    reconstruction terms of ``total``, e.g. to spend the code on prices rather than volume;
+    ``recon_full`` and ``recon_coarse`` are always the plain MSEs.
     """
     cfg = tokenizer.config
     if entropy_weight is None:
@@ -96,7 +101,15 @@ def tokenizer_loss(
     recon_full = F.mse_loss(full, x)
     recon_coarse = F.mse_loss(coarse, x)
     commit = F.mse_loss(zn, code.detach())
-    total = recon_full + recon_coarse + cfg.beta * commit
+    if column_weights is None:
+        total = recon_full + recon_coarse + cfg.beta * commit
+    else:
+        w = torch.tensor(column_weights, dtype=x.dtype)
+        if w.shape != (x.shape[-1],) or bool((w < 0).any()) or float(w.sum()) <= 0:
+            raise ValueError(f"column_weights: want {x.shape[-1]} non-negative values, got {column_weights}")
+        w = w / w.mean()
+        weighted = ((full - x) ** 2 * w).mean() + ((coarse - x) ** 2 * w).mean()
+        total = weighted + cfg.beta * commit
     entropy = torch.zeros(())
     if entropy_weight > 0:
         per_row, usage = code_entropies(zn, cfg.group_size, inv_temperature)

@@ -44,11 +44,31 @@ class PhaseSettings:
     log_every: int = 50
 
 
+#: where each further real series of the default model's data/ folder comes from (for the card)
+SERIES_SOURCES: dict[str, str] = {
+    "sp500.csv": (
+        "S&P 500 index, daily OHLCV: PyPI `arch` 8.0.0, file `arch/data/sp500/sp500.csv.gz` "
+        "(University of Illinois/NCSA Open Source licence, `data/LICENSE-arch.md`)"
+    ),
+    "nasdaq.csv": (
+        "NASDAQ Composite index, daily OHLCV: PyPI `arch` 8.0.0, file `arch/data/nasdaq/nasdaq.csv.gz` "
+        "(University of Illinois/NCSA Open Source licence, `data/LICENSE-arch.md`)"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class DataSettings:
-    """Which rows are held out and how much synthetic data is mixed in."""
+    """Which rows are held out, which other real series join, how much synthetic data is mixed in."""
 
     holdout_rows: int = 300
-    synthetic_series: int = 16
+    # further real series (CSV file names in the default model's data/ folder), trained on whole
+    extra_series: tuple[str, ...] = ("sp500.csv", "nasdaq.csv")
+    synthetic_series: int = 48
     synthetic_fraction: float = 0.5
+    hourly_rows: int = 5000  # length of the synthetic hourly calendar
+    mirror_fraction: float = 0.5
     clip: float = 5.0
+    # tokenizer reconstruction weights of open, high, low, close, volume, amount: the scores are
+    # about the close, and volume spikes would otherwise take much of the code
+    recon_weights: tuple[float, ...] = (1.5, 1.5, 1.5, 3.0, 0.5, 0.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -19,11 +21,14 @@ def train_tokenizer(
     sampler: WindowSampler,
     settings: PhaseSettings,
     entropy_weight: float | None = None,
+    column_weights: Sequence[float] | None = None,
 ) -> PhaseResult:
-    """``entropy_weight`` None: the config's zeta."""
+    """``entropy_weight`` None: the config's zeta; ``column_weights``: see ``tokenizer_loss``."""
 
     def step() -> dict[str, Tensor]:
-        loss = tokenizer_loss(tokenizer, sampler.sample().x, entropy_weight=entropy_weight)
+        loss = tokenizer_loss(
+            tokenizer, sampler.sample().x, entropy_weight=entropy_weight, column_weights=column_weights
+        )
         return {
             "loss": loss.total,
             "mse": loss.recon_full,

@@ -8,7 +8,19 @@ from pathlib import Path
 from kronos_server.model.config import PredictorConfig, TokenizerConfig
 from kronos_server.training.config import DataSettings, PhaseSettings
 from kronos_server.training.evaluate import ForecastEval, HoldoutLosses
+from kronos_server.training.heldout import HeldoutEval
 from kronos_server.training.loop import PhaseResult
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """A further real training series, used whole."""
+
+    file: str
+    rows: int
+    first_timestamp: str
+    last_timestamp: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,7 @@ class DataSummary:
     holdout_first_timestamp: str
     last_timestamp: str
     settings: DataSettings
+    extras: tuple[SeriesSummary, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,8 @@ class TrainReport:
     holdout: HoldoutLosses | None
     forecast: ForecastEval | None
     eval_wall_s: float
+    heldout: HeldoutEval | None = None
+    heldout_note: str = ""  # why the held-out backtest did not run, when it did not
 
     @property
     def training_wall_s(self) -> float:

