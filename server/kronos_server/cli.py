@@ -147,6 +147,56 @@ CSV_ONLY = (
 )
 
 
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _backtest_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="judge the model on a CSV's own history: forecasts from many past origins, scored",
+        description="Forecast a CSV series from many of its own past origins at once (no server: the "
+        "model is loaded here, as for forecast) and score the close of model and baselines (naive, "
+        "drift, volatility random walk): MAE, RMSE, MAPE, MASE, CRPS, pinball, interval coverage, "
+        "direction accuracy, Brier score of P(close up), skill against naive. Prints a table.",
+    )
+    p.add_argument(
+        "--csv",
+        required=True,
+        metavar="FILE",
+        help="CSV of candles: timestamps, open, high, low, close[, volume, amount]",
+    )
+    p.add_argument(
+        "--horizon", type=_positive_int, required=True, metavar="N", help="steps forecast at each origin"
+    )
+    p.add_argument(
+        "--context", type=int, metavar="N", help="candles seen before each origin (default min(256, ...))"
+    )
+    p.add_argument("--origins", type=int, metavar="N", help="number of origins (default: as many as fit)")
+    p.add_argument("--origin-step", type=int, metavar="N", help="rows between origins (default: the horizon)")
+    p.add_argument("--sample-count", type=int, metavar="N", help="sample paths per origin (default 8)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=_seed, help="origin o is sampled with seed + o (reproducible)")
+    p.add_argument(
+        "--quantiles", type=_quantiles, metavar="Q,Q,...", help="default 0.05,0.1,0.25,0.5,0.75,0.9,0.95"
+    )
+    p.add_argument("--timezone", help="IANA zone of the CSV's naive timestamps (default UTC)")
+    p.add_argument("--series-id", help="series id in the result (default: the file name)")
+    p.add_argument("--json", metavar="OUT", help="also write the full result as JSON ('-': stdout, no table)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="fan charts of a few origins and the error-by-horizon curves (matplotlib)",
+    )
+    _settings_flags(p)
+    p.set_defaults(handler=_cmd_backtest, log_to_stderr=True)
+
+
 def _train_parser(sub: Any) -> None:
     # the training module owns its flags; they are parsed in _cmd_train so the CLI does not
     # import it (or torch) for other commands, and works while it is absent
@@ -230,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _forecast_parser(sub)
+    _backtest_parser(sub)
     _train_parser(sub)
     _keys_parser(sub)
     _serve_parser(sub)
@@ -408,6 +459,13 @@ def _cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         raise (relabel(exc) if args.request is not None else exc) from None
     sys.stdout.write(json.dumps(response, indent=2) + "\n")
     return EXIT_OK
+
+
+def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from kronos_server.backtest.cli import run_backtest_command
+
+    _check_checkpoint_dirs(args, settings)
+    return run_backtest_command(args, settings)
 
 
 def _cmd_train(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) -> int:
