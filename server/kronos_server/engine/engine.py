@@ -420,7 +420,11 @@ class Engine:
             self._running_rows -= job.samples
             self._completed += error is None
             self._cv.notify_all()
-        if not self._owner:
+            waiting = bool(self._pending)
+        if not self._owner and not waiting:
+            # idle: back to the minimum footprint. With requests queued (the next wave of a
+            # backtest's origins) the next step admits them into the cache as it is, instead
+            # of allocating and zeroing it again
             self._cache.release()
         if error == "cancelled":
             job.ticket.fail_cancelled()
