@@ -16,7 +16,7 @@ SAMPLE_CSV := server/kronos_server/default_model/data/regression_input.csv
 VERSION_FILE := clients/kronos_client/_version.py
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' $(VERSION_FILE))
 
-.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-replicas bench-load loadtest train-default clean protos image
+.PHONY: help run forecast-sample test lint lint-docker typecheck pytest monitoring-check bench bench-rest bench-backtest bench-replicas bench-load loadtest train-default clean protos image
 
 help:
 	@echo "make run               start the server: gRPC on port 50051, REST on port 8000, embedded default model"
@@ -31,6 +31,7 @@ help:
 	@echo "make image             docker build -t kronos-serve:$(VERSION) . (needs a Docker engine)"
 	@echo "make bench             engine throughput and latency benchmark"
 	@echo "make bench-rest        REST minus the in-process dataplane's latency of the same forecast"
+	@echo "make bench-backtest    a 64-origin, 8-sample backtest vs the same 64 forecasts one at a time"
 	@echo "make bench-replicas    3 replicas against 1"
 	@echo "make bench-load        end-to-end load sweep: batched engine vs the original algorithm (about 25 min)"
 	@echo "make loadtest          load sweep (gRPC + REST, concurrency 1,4,16,64) against a running 'make run' server"
@@ -124,6 +125,9 @@ bench-load: $(DEV)
 
 bench-rest: $(DEV)
 	$(BIN)/python benchmarks/bench_rest.py
+
+bench-backtest: $(DEV)
+	$(BIN)/python benchmarks/bench_backtest.py --json benchmarks/results/backtest-cpu.json
 
 train-default: $(RUNTIME)
 	$(BIN)/kronos-serve train --out server/kronos_server/default_model --force

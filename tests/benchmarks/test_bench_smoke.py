@@ -1,4 +1,4 @@
-"""Smoke tests: the engine, REST and replica benchmarks run end to end in their quick modes."""
+"""Smoke tests: the engine, REST, replica, load and backtest benchmarks run end to end, quick modes."""
 
 from __future__ import annotations
 
@@ -80,3 +80,16 @@ def test_bench_load_quick_mode(tmp_path: Path) -> None:
         levels = run["result"]["levels"]
         assert levels and all(level["ok"] > 0 and not level["errors"] for level in levels), levels
         assert "/kronos-client loadtest --target 127.0.0.1:" in run["command"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_backtest_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "backtest.json"
+    proc = run_bench("bench_backtest.py", "--quick", "--json", str(out))
+    assert any(line.startswith("RATIO backtest_vs_one_at_a_time ") for line in proc.stdout.splitlines())
+    data = json.loads(out.read_text())
+    assert data["same_paths"] is True and data["ratio"] > 0
+    for mode in ("backtest", "one at a time"):
+        assert data[mode]["wall_s"]["median"] > 0 and data[mode]["steps"] > 0
+    assert data["backtest"]["steps"] < data["one at a time"]["steps"]  # origins shared steps
