@@ -52,6 +52,11 @@ RULES = [
         "the call gate is written once, for every transport",
     ),
     (
+        "kronos_server.backtest",
+        (*TRANSPORTS, "torch", "kronos_server.rpc", "kronos_server.gate", "kronos_bridge"),
+        "a backtest is planned, run through the dataplane's submit function, and scored transport-free",
+    ),
+    (
         "kronos_server.security",
         (*TRANSPORTS, "torch", "kronos_server.rpc", "kronos_bridge"),
         "identity and limits are transport-free",
