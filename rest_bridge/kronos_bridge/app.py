@@ -18,10 +18,10 @@ from kronos_bridge.errors import HttpError, error_response
 from kronos_bridge.middleware import GateMiddleware, info_of
 from kronos_bridge.plane import RestPlane
 from kronos_bridge.remote import RemoteDataplane, channel_credentials, open_channel
-from kronos_bridge.routes import docs, health, index, models, predict
+from kronos_bridge.routes import backtest, docs, health, index, models, predict
 from kronos_bridge.routes import metrics as metrics_route
 from kronos_bridge.routes.responses import SECURITY_SCHEMES
-from kronos_bridge.schemas import BatchRequestBody, PredictRequestBody
+from kronos_bridge.schemas import BacktestRequestBody, BatchRequestBody, PredictRequestBody
 from kronos_bridge.state import BridgeState
 from kronos_server.gate import Gate
 from kronos_server.observability.metrics import Metrics
@@ -29,7 +29,7 @@ from kronos_server.settings import Settings, SettingsError
 
 TITLE = "Kronos Serve REST API"
 VERSION = "v1"
-REQUEST_MODELS = (PredictRequestBody, BatchRequestBody)
+REQUEST_MODELS = (PredictRequestBody, BatchRequestBody, BacktestRequestBody)
 
 
 def bridge_credentials(settings: Settings) -> tuple[tuple[str, str], ...]:
@@ -146,14 +146,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.bridge = state
-    for module in (index, predict, models, health, metrics_route):
+    for module in (index, predict, backtest, models, health, metrics_route):
         app.include_router(module.router)
     docs.mount(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     direct = {
         (method, route.path): route.endpoint
-        for route in predict.router.routes
+        for route in (*predict.router.routes, *backtest.router.routes)
         if isinstance(route, predict.DirectRoute)
         for method in route.methods or ()
     }

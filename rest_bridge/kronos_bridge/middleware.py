@@ -43,6 +43,7 @@ COUNTED_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/predict/single"): "PredictSingle",
     ("POST", "/v1/predict/batch"): "PredictBatch",
     ("GET", "/v1/models"): "GetModelInfo",
+    ("POST", "/v1/backtest"): "Backtest",
 }
 # HTTP status -> status label of the log line, for requests outside the gate
 _OUTCOME_BY_HTTP = {

@@ -24,7 +24,8 @@ from loguru import logger
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_bridge.plane import ModelVersions
-from kronos_bridge.translate import forecast_from_pb, series_to_pb
+from kronos_bridge.translate import backtest_from_pb, backtest_to_pb, forecast_from_pb, series_to_pb
+from kronos_server.backtest.types import BacktestInput, BacktestResult
 from kronos_server.dataplane import ModelInfo
 from kronos_server.errors import KronosError, cause_of_code, error_class
 from kronos_server.forecast.fields import domain_path
@@ -201,6 +202,14 @@ class RemoteDataplane:
                 else item_error(result.error)
             )
         return [o for o in out if o is not None]
+
+    async def backtest(
+        self, request: BacktestInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> BacktestResult:
+        """The Backtest RPC with the current call's credentials (the server charges its origins)."""
+        message = backtest_to_pb(request)
+        reply = await self._call(self.predictor.Backtest, message, self.metadata(request_id), timeout)
+        return backtest_from_pb(reply, request.series.timezone or "UTC")
 
     async def model_info(self) -> ModelInfo:
         """GetModelInfo with the current call's credentials (auth and rate limits apply)."""

@@ -14,7 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from kronos.v1 import predictor_pb2 as pb
-from kronos_server.forecast.types import OVERRIDES, Setting
+from kronos_server.forecast.types import OVERRIDES, PRED_LEN, Setting
 
 
 class _Strict(BaseModel):
@@ -110,6 +110,95 @@ class PredictResponseBody(BaseModel):
         description="With return_paths: the sample_count sample paths, each one row per predicted "
         "timestamp (the rows of `prediction`'s shape)",
     )
+
+
+BacktestOverrides = create_model(
+    "BacktestOverrides",
+    __base__=_Strict,
+    __doc__="Sampling settings of every origin; absent (or null) = the server default, except "
+    "sample_count (8) and quantiles (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95). With a seed, origin o "
+    "is sampled with seed + o.",
+    **{name: spec for name, spec in _OVERRIDE_FIELDS.items() if name != PRED_LEN.name},
+)
+
+
+class BacktestRequestBody(_Strict):
+    """A backtest of the served model on one series (BacktestRequest). Origin t (a row of the
+    history) sees the `context` candles before it and forecasts the `horizon` candles from it."""
+
+    series_id: str | None = Field(None, description="Caller's label, echoed in the response")
+    candles: list[Candle] = Field(description="The whole series, oldest first (as predict's candles)")
+    timestamps: list[str] = Field(description="ISO 8601, one per candle, strictly increasing")
+    timezone: str | None = Field(None, description="IANA time zone of the series; absent = UTC")
+    horizon: int = Field(description="Steps forecast at each origin, 1..max_context - 2")
+    context: int | None = Field(
+        None,
+        description="Candles seen before each origin; "
+        "absent = min(256, max_context - horizon, rows - horizon)",
+    )
+    origins: int | None = Field(
+        None,
+        description="Number of origins, 1..max_backtest_origins; absent = as many as fit. The last "
+        "origin leaves `horizon` rows after it, the others go back `origin_step` rows at a time",
+    )
+    origin_step: int | None = Field(None, description="Rows between origins, >= 1; absent = horizon")
+    overrides: BacktestOverrides | None = None  # type: ignore[valid-type]
+    return_forecasts: bool | None = Field(None, description="Also return each origin's forecast")
+
+
+class PinballBody(BaseModel):
+    q: float = Field(description="Quantile level")
+    loss: float | None = Field(description="Mean pinball loss at q, price units")
+
+
+class CoverageBody(BaseModel):
+    level: float = Field(description="Nominal mass of the central interval (q, 1 - q): 1 - 2q")
+    coverage: float | None = Field(description="Fraction of the cells whose actual close lay within it")
+
+
+class ScoresBody(BaseModel):
+    """One forecaster's scores of the close, at one step or overall; null where unset."""
+
+    mae: float | None
+    rmse: float | None
+    mape: float | None = Field(description="Percent")
+    mase: float | None
+    direction_accuracy: float | None
+    crps: float | None
+    pinball: list[PinballBody]
+    coverage: list[CoverageBody]
+    brier_up: float | None = Field(description="Brier score of P(close above the last context close)")
+    mae_skill: float | None = Field(description="1 - MAE / naive's MAE (> 0: better than naive)")
+    rmse_skill: float | None
+    crps_skill: float | None
+
+
+class ForecasterScoresBody(BaseModel):
+    forecaster: str = Field(description='"model", "naive", "drift" or "volatility"')
+    overall: ScoresBody
+    by_step: list[ScoresBody] = Field(description="One per horizon step, step 1 first")
+
+
+class BacktestForecastBody(BaseModel):
+    origin: int = Field(description="The origin's row index in the history")
+    prediction: list[PredictionRow] = Field(description="Mean over the sample paths, as predict's")
+    quantiles: list[QuantileBody] | None = Field(None, description="The quantiles scored, as predict's")
+
+
+class BacktestResponseBody(BaseModel):
+    series_id: str
+    scores: list[ForecasterScoresBody] = Field(description="The model, then naive, drift, volatility")
+    origins: list[int] = Field(description="Row indices of the history, ascending")
+    origin_timestamps_ms: list[int] = Field(description="Each origin's first forecast candle (epoch ms, UTC)")
+    horizon: int
+    context: int
+    origin_step: int
+    sample_count: int
+    quantiles: list[float] = Field(description="The quantile levels scored, ascending")
+    seed: int | None = Field(None, description="The request's seed, when it set one")
+    model_version: str
+    tokenizer_version: str
+    forecasts: list[BacktestForecastBody] | None = Field(None, description="With return_forecasts")
 
 
 class ErrorBody(BaseModel):

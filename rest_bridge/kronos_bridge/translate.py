@@ -18,6 +18,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from kronos.v1 import predictor_pb2 as pb
+from kronos_server.backtest.scores import ForecasterScores, Scores
+from kronos_server.backtest.types import BacktestInput, BacktestResult
 from kronos_server.errors import InvalidInputError
 from kronos_server.forecast import fields
 from kronos_server.forecast.json_codec import forecast_to_response, series_from_request
@@ -74,6 +76,80 @@ def series_to_pb(series: SeriesInput) -> pb.PredictRequest:
         elif value is not None:
             _assign(msg.sampling, setting.name, value, f"overrides.{setting.name}")
     return msg
+
+
+def backtest_to_pb(request: BacktestInput) -> pb.BacktestRequest:
+    """A decoded backtest as the BacktestRequest message (its history as series_to_pb's)."""
+    predict = series_to_pb(request.series)
+    msg = pb.BacktestRequest(
+        series_id=predict.series_id,
+        history=predict.history,
+        sampling=predict.sampling,
+        timezone=predict.timezone,
+        return_forecasts=request.return_forecasts,
+    )
+    for name in ("horizon", "context", "origins", "origin_step"):
+        value = getattr(request, name)
+        if value is not None:
+            _assign(msg, name, value, name)
+    return msg
+
+
+def _scores(msg: pb.Scores) -> Scores:
+    def optional(name: str) -> float | None:
+        return float(getattr(msg, name)) if msg.HasField(name) else None
+
+    return Scores(
+        mae=msg.mae,
+        rmse=msg.rmse,
+        mape=msg.mape,
+        mase=msg.mase,
+        direction_accuracy=msg.direction_accuracy,
+        crps=optional("crps"),
+        pinball=tuple((p.q, p.loss) for p in msg.pinball),
+        coverage=tuple((c.level, c.coverage) for c in msg.coverage),
+        brier_up=optional("brier_up"),
+        mae_skill=optional("mae_skill"),
+        rmse_skill=optional("rmse_skill"),
+        crps_skill=optional("crps_skill"),
+    )
+
+
+def backtest_from_pb(msg: pb.BacktestResponse, timezone: str) -> BacktestResult:
+    """A BacktestResponse as the domain's result (forecasts read in the request's zone)."""
+    forecasts = []
+    for item in msg.forecasts:
+        stamps, mean = _table(item.forecast)
+        quantiles = {q.q: _table(q.values)[1] for q in item.quantiles}
+        forecasts.append(
+            Forecast(
+                series_id=msg.series_id,
+                timestamps=stamps,
+                timezone=timezone,
+                mean=mean,
+                quantiles=quantiles,
+                sample_count=msg.sample_count,
+                seed=None,
+            )
+        )
+    return BacktestResult(
+        series_id=msg.series_id,
+        scores=tuple(
+            ForecasterScores(s.forecaster, _scores(s.overall), tuple(_scores(b) for b in s.by_step))
+            for s in msg.scores
+        ),
+        origins=np.asarray(msg.origins, dtype=np.int64),
+        origin_timestamps=np.asarray(msg.origin_timestamps_ms, dtype=np.int64) * NS_PER_MS,
+        horizon=msg.horizon,
+        context=msg.context,
+        origin_step=msg.origin_step,
+        sample_count=msg.sample_count,
+        seed=msg.seed if msg.HasField("seed") else None,
+        model_version=msg.model_version,
+        tokenizer_version=msg.tokenizer_version,
+        quantiles=tuple(p.q for p in msg.scores[0].overall.pinball) if msg.scores else (),
+        forecasts=tuple(forecasts),
+    )
 
 
 _INT_RANGES = {

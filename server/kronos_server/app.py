@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from kronos_server.backtest.types import BacktestInput, BacktestResult
 from kronos_server.dataplane import Dataplane, ModelInfo
 from kronos_server.errors import KronosError, UnavailableError
 from kronos_server.forecast.types import Forecast, SeriesInput
@@ -71,6 +72,11 @@ class ServedPlane:
         self, items: list[SeriesInput], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[Forecast | KronosError]:
         return await self._dp().predict_batch(items, timeout=timeout, request_id=request_id)
+
+    async def backtest(
+        self, request: BacktestInput, *, timeout: float | None = None, request_id: str | None = None
+    ) -> BacktestResult:
+        return await self._dp().backtest(request, timeout=timeout, request_id=request_id)
 
     async def model_info(self) -> ModelInfo:
         info = await self._dp().model_info()

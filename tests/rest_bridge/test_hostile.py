@@ -345,6 +345,64 @@ def test_hostile_batch_items_fail_alone_and_good_ones_are_answered(bridged: Brid
         assert slot["details"]["field"] == field and field in slot["message"], slot
 
 
+BACKTEST = "/v1/backtest"
+
+
+def _backtest(n: int = 120, **fields: Any) -> dict[str, Any]:
+    from tests.rest_bridge.test_backtest import backtest_body
+
+    return backtest_body(n, **fields)
+
+
+def _bt(n: int = 120, **fields: Any) -> bytes:
+    return json.dumps(_backtest(n, **fields)).encode()
+
+
+def _backtest_nan_close() -> bytes:
+    text = json.dumps(_backtest())
+    return text.replace(
+        '"close": ' + json.dumps(_backtest()["candles"][7]["close"]), '"close": NaN', 1
+    ).encode()
+
+
+BAD = "invalid_argument"
+BACKTEST_CASES: list[tuple[str, bytes, int, str, str | None]] = [
+    ("not JSON", b"{horizon: 4", 400, "bad_request", None),
+    ("nested far too deep", b"[" * 100_000 + b"]" * 100_000, 400, "bad_request", None),
+    ("a list, not an object", b"[1, 2]", 422, BAD, "request"),
+    ("NaN close", _backtest_nan_close(), 422, BAD, None),
+    ("horizon a float", _bt(horizon=4.5), 422, BAD, "horizon"),
+    ("horizon true", _bt(horizon=True), 422, BAD, "horizon"),
+    ("horizon negative", _bt(horizon=-3), 422, BAD, "horizon"),
+    ("horizon past max_context", _bt(horizon=10**6), 422, BAD, "horizon"),
+    ("origins beyond int32", _bt(origins=2**31), 422, BAD, "origins"),
+    ("origins 0", _bt(origins=0), 422, BAD, "origins"),
+    ("a huge origin_step", _bt(origin_step=2**30), 422, BAD, "origins"),
+    ("context past the history", _bt(30, context=60), 422, BAD, "timestamps"),
+    ("a seed beyond uint64", _bt(overrides={"seed": 2**70}), 422, BAD, "overrides.seed"),
+    ("sample_count 10**9", _bt(overrides={"sample_count": 10**9}), 422, BAD, "overrides.sample_count"),
+    ("an unknown key", _bt(horizn=4), 422, BAD, "horizn"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "status", "error", "field"), BACKTEST_CASES, ids=[c[0] for c in BACKTEST_CASES]
+)
+def test_hostile_backtest_bodies_are_refused_naming_the_field(
+    bridged: Bridged,
+    baseline: dict[str, Any],
+    name: str,
+    raw: bytes,
+    status: int,
+    error: str,
+    field: str | None,
+) -> None:
+    reply = bridged.client.post(BACKTEST, content=raw, headers={**bridged.auth, **JSON})
+    out = refused(reply, status, error, field)
+    if name == "NaN close":
+        assert out["details"]["field"].startswith("candles[7].close"), out
+
+
 def test_afterwards_the_server_answers_as_before(bridged: Bridged, baseline: dict[str, Any]) -> None:
     reply = bridged.client.post(SINGLE, json=KNOWN_GOOD, headers=bridged.auth)
     assert reply.status_code == 200 and reply.json() == baseline
@@ -352,6 +410,7 @@ def test_afterwards_the_server_answers_as_before(bridged: Bridged, baseline: dic
     dp = bridged.running.server.dataplane
     assert dp is not None
     poll(lambda: dp.engine.stats().running_rows == 0 and dp.engine.stats().queued_rows == 0)
-    for route in (SINGLE, BATCH):
+    for route in (SINGLE, BATCH, BACKTEST):
         assert bridged.count("kronos_requests_total", route=route, status="error") == 0
+    assert bridged.count("kronos_requests_total", route=BACKTEST, status="invalid") >= len(BACKTEST_CASES) - 2
     assert bridged.count("kronos_requests_total", route=SINGLE, status="invalid") >= len(CASES)

@@ -8,8 +8,14 @@ import pytest
 
 from tests.rest_bridge.conftest import Bridged
 from tests.rest_bridge.helpers import body
+from tests.rest_bridge.test_backtest import backtest_body
 
-CREDENTIALED = {("post", "/v1/predict/single"), ("post", "/v1/predict/batch"), ("get", "/v1/models")}
+CREDENTIALED = {
+    ("post", "/v1/predict/single"),
+    ("post", "/v1/predict/batch"),
+    ("post", "/v1/backtest"),
+    ("get", "/v1/models"),
+}
 
 
 @pytest.mark.parametrize("path", ["/", "/v1"])
@@ -48,7 +54,8 @@ def test_other_paths_stay_404_and_leave_no_metric_labels(bridged: Bridged) -> No
     }
     # the request metrics are labelled with the predictor routes only, never with a path asked for
     assert all(
-        route.startswith(("/kronos.v1.KronosPredictor/", "/v1/predict/", "/v1/models")) for route in routes
+        route.startswith(("/kronos.v1.KronosPredictor/", "/v1/predict/", "/v1/models", "/v1/backtest"))
+        for route in routes
     ), routes
     assert not routes & {"/", "/v1", "/v2", "/v1/nothing", "/v1/docs"}
 
@@ -80,7 +87,8 @@ def test_the_declared_security_is_what_the_routes_enforce(bridged: Bridged) -> N
     batch = {"items": [body(30, 2), body(30, 2, start=40)]}
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
-            payload = batch if path.endswith("/batch") else body(30, 2) if method == "post" else None
+            payloads = {"/v1/predict/batch": batch, "/v1/backtest": backtest_body(origins=2)}
+            payload = payloads.get(path, body(30, 2)) if method == "post" else None
             reply = bridged.client.request(method, path, json=payload)
             if "security" in operation:
                 assert reply.status_code == 401, (method, path, reply.text)

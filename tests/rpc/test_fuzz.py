@@ -165,15 +165,16 @@ def leaf(path: str) -> str:
     return path.rsplit(".", 1)[-1].split("[")[0].removesuffix("_ms")
 
 
-def check_refusal(err: grpc.RpcError) -> None:
-    """A refusal of the taxonomy, with a message; INVALID_ARGUMENT names a real field."""
+def check_refusal(err: grpc.RpcError, descriptor: Descriptor = pb.PredictRequest.DESCRIPTOR) -> None:
+    """A refusal of the taxonomy, with a message; INVALID_ARGUMENT names a real field (of the
+    request message ``descriptor``)."""
     code = err.code()
     assert code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), err
     assert code in REFUSALS, err
     assert err.details(), err
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         field = dict(err.trailing_metadata() or ()).get(FIELD_TRAILER, "")
-        assert field and resolves(field), (field, err.details())
+        assert field and resolves(field, descriptor), (field, err.details())
         assert leaf(field) in err.details(), (field, err.details())
 
 
@@ -406,7 +407,8 @@ def test_predict_batch_answers_each_item_and_loses_no_good_one(
             assert leaf(e.field) in e.message
 
 
-METHODS = ("PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo")
+METHODS = ("PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo", "Backtest")
+REQUESTS = {"PredictBatch": pb.PredictBatchRequest.DESCRIPTOR, "Backtest": pb.BacktestRequest.DESCRIPTOR}
 
 
 def _mutated_bytes() -> st.SearchStrategy[bytes]:
@@ -446,7 +448,7 @@ def test_random_bytes_as_the_request_are_refused_cleanly(fuzzed: Fuzzed, method:
             answer = list(answer)
     except grpc.RpcError as err:
         event(f"refused {err.code().name}")
-        check_refusal(err)
+        check_refusal(err, REQUESTS.get(method, pb.PredictRequest.DESCRIPTOR))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
         return
     event("parsed and answered")
@@ -459,6 +461,8 @@ def test_random_bytes_as_the_request_are_refused_cleanly(fuzzed: Fuzzed, method:
             assert result.HasField("forecast") or (result.error.code and result.error.message)
     elif method == "PredictStream":
         assert answer and pb.PredictStreamEvent.FromString(answer[-1]).HasField("final")
+    elif method == "Backtest":
+        assert pb.BacktestResponse.FromString(answer).scores[0].forecaster == "model"
     else:
         assert pb.ModelInfo.FromString(answer).max_context == 64
 
@@ -657,6 +661,76 @@ def _refused(fuzzed: Fuzzed, req: pb.PredictRequest) -> grpc.RpcError:
         fuzzed.stub.PredictSingle(req, metadata=fuzzed.md, timeout=TIMEOUT)
     check_refusal(caught.value)
     return caught.value
+
+
+# -- Backtest: its own fields, hostile, against the plan run here ---------------------------
+
+small_ints = st.one_of(st.sampled_from((-(2**31), -1, 0, 1, 2, 3, 64, 2**31 - 1)), st.integers(-3, 70))
+
+
+@settings(FUZZ, max_examples=80)
+@given(
+    rows=st.one_of(st.integers(0, 90), st.integers(60, 90)),
+    horizon=st.one_of(st.integers(1, 8), small_ints),
+    context=st.one_of(st.none(), st.integers(2, 40), small_ints),
+    origins=st.one_of(st.none(), st.integers(1, 8), small_ints),
+    origin_step=st.one_of(st.none(), st.integers(1, 5), small_ints),
+    sample_count=st.one_of(st.none(), st.integers(1, 4), st.sampled_from((-1, 0, 10**6))),
+    top_p=st.one_of(st.none(), st.none(), floats),
+    bad_close=st.one_of(st.none(), st.none(), st.tuples(st.integers(0, 89), floats)),
+    zone=st.one_of(st.just(""), st.sampled_from(ZONES)),
+)
+def test_backtest_fields_are_planned_or_refused_as_the_plan_says(
+    fuzzed: Fuzzed,
+    rows: int,
+    horizon: int,
+    context: int | None,
+    origins: int | None,
+    origin_step: int | None,
+    sample_count: int | None,
+    top_p: float | None,
+    bad_close: tuple[int, float] | None,
+    zone: str,
+) -> None:
+    from kronos_server.backtest.origins import plan_backtest
+    from tests.rpc.helpers import history
+
+    req = pb.BacktestRequest(history=history(rows, 100), horizon=horizon, timezone=zone, series_id="fz")
+    for name, value in (("context", context), ("origins", origins), ("origin_step", origin_step)):
+        if value is not None:
+            setattr(req, name, value)
+    if sample_count is not None:
+        req.sampling.sample_count = sample_count
+    if top_p is not None:
+        req.sampling.top_p = top_p
+    if bad_close is not None and bad_close[0] < rows:
+        req.history.close[bad_close[0]] = bad_close[1]
+    try:
+        plan = plan_backtest(
+            convert.backtest_from_pb(req), fuzzed.dp.limits, max_rows=fuzzed.dp.engine.config.max_queued_rows
+        )
+        want: Any = plan
+    except KronosError as exc:
+        want = exc
+    try:
+        response = fuzzed.stub.Backtest(req, metadata=fuzzed.md, timeout=TIMEOUT)
+    except grpc.RpcError as err:
+        event(f"refused {err.code().name}")
+        check_refusal(err, pb.BacktestRequest.DESCRIPTOR)
+        assert isinstance(want, KronosError), (err.details(), want)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.details() == want.message
+        assert dict(err.trailing_metadata())[FIELD_TRAILER] == convert.proto_field(want.field or "")
+        return
+    event("backtested")
+    assert not isinstance(want, KronosError), want
+    assert list(response.origins) == want.origins.tolist()
+    assert [s.forecaster for s in response.scores] == ["model", "naive", "drift", "volatility"]
+    for scores in response.scores:
+        assert len(scores.by_step) == want.horizon
+        overall = scores.overall
+        assert all(math.isfinite(v) for v in (overall.mae, overall.rmse, overall.mape, overall.mase))
+        assert 0 <= overall.direction_accuracy <= 1
 
 
 # -- afterwards: healthy, idle, no faults counted, and the same answer ------------------------

@@ -41,7 +41,9 @@ from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_server.security.keys import add_key, generate_key, hash_key, load_keys
 from tests.processes import ServerProcess, parity_env
 from tests.rest_bridge.helpers import body, poll
+from tests.rest_bridge.test_backtest import backtest_body
 from tests.rpc.helpers import request
+from tests.rpc.test_backtest import backtest_request
 
 # the header the loopback REST bridge of earlier releases marked its calls with, so that the
 # metrics skipped them: nothing honours it now, and a forged one must grant nothing
@@ -58,7 +60,12 @@ MARK = "zq" + secrets.token_hex(4)
 
 Transport = Literal["grpc", "rest", "raw"]
 Header = tuple[str, str | bytes]
-REST_PATH = {"single": "/v1/predict/single", "batch": "/v1/predict/batch", "models": "/v1/models"}
+REST_PATH = {
+    "single": "/v1/predict/single",
+    "batch": "/v1/predict/batch",
+    "backtest": "/v1/backtest",
+    "models": "/v1/models",
+}
 # the answers an attempt may get, by what it is expected to be refused as
 REFUSED = {"UNAUTHENTICATED", "PERMISSION_DENIED", "401", "403"}
 # every field a log line of the server may carry (docs/SECURITY.md, Logs)
@@ -66,6 +73,7 @@ LOG_FIELDS = {
     *("timestamp", "level", "logger", "message", "error_type", "exception"),
     *("request_id", "endpoint", "container", "status", "latency_ms", "code", "series_id", "rows", "pred_len"),
     *("method", "path", "http_status"),
+    *("horizon", "origins"),  # of a backtest
 }
 
 
@@ -283,7 +291,9 @@ def plan(keys: Keys, rng: random.Random) -> list[Attempt]:
     attempts = []
     for category, transport, headers in chosen:
         methods = (
-            ("single", "batch", "stream", "models") if transport == "grpc" else ("single", "batch", "models")
+            ("single", "batch", "stream", "backtest", "models")
+            if transport == "grpc"
+            else ("single", "batch", "backtest", "models")
         )
         method = rng.choice(methods)
         if category == "not-permitted":
@@ -314,6 +324,8 @@ def grpc_call(stub: pb_grpc.KronosPredictorStub, method: str, md: tuple[Header, 
             stub.PredictBatch(batch, metadata=md, timeout=30)
         elif method == "stream":
             list(stub.PredictStream(request(30, 2), metadata=md, timeout=30))
+        elif method == "backtest":
+            stub.Backtest(backtest_request(origins=2), metadata=md, timeout=30)
         else:
             stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=md, timeout=30)
     except grpc.RpcError as err:
@@ -327,7 +339,8 @@ def rest_call(http: httpx.Client, method: str, headers: tuple[Header, ...]) -> s
     if method == "models":
         reply = http.get(REST_PATH[method], headers=raw)
     else:
-        payload = body(30, 2) if method == "single" else {"items": [body(30, 2), body(20, 1, start=5)]}
+        payloads = {"single": body(30, 2), "backtest": backtest_body(origins=2)}
+        payload = payloads.get(method, {"items": [body(30, 2), body(20, 1, start=5)]})
         reply = http.post(REST_PATH[method], json=payload, headers=raw)
     if reply.status_code != 200:
         error = reply.json()

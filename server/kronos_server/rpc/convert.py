@@ -8,6 +8,8 @@ import grpc
 import numpy as np
 
 from kronos.v1 import predictor_pb2 as pb
+from kronos_server.backtest.scores import ForecasterScores, Scores
+from kronos_server.backtest.types import BacktestInput, BacktestResult
 from kronos_server.dataplane import ModelInfo
 from kronos_server.errors import InvalidInputError, KronosError
 from kronos_server.forecast.fields import proto_path as proto_field
@@ -59,23 +61,51 @@ def sampling_from_pb(msg: pb.SamplingParams) -> SamplingParams:
     return SamplingParams(**given)
 
 
-def series_from_pb(msg: pb.PredictRequest) -> SeriesInput:
-    h = msg.history
-    future = _instants(msg.prediction_timestamps_ms, "prediction_timestamps")
+def _history(
+    msg: pb.Candles, series_id: str, timezone: str, sampling: pb.SamplingParams, **extra: Any
+) -> SeriesInput:
+    """The history of a PredictRequest or BacktestRequest as a series (``extra``: its other fields)."""
     return SeriesInput(
-        series_id=msg.series_id,
-        timestamps=_instants(h.timestamps_ms, "timestamps"),
-        open=_array(h.open),
-        high=_array(h.high),
-        low=_array(h.low),
-        close=_array(h.close),
-        volume=_optional_column(h.volume),
-        amount=_optional_column(h.amount),
+        series_id=series_id,
+        timestamps=_instants(msg.timestamps_ms, "timestamps"),
+        open=_array(msg.open),
+        high=_array(msg.high),
+        low=_array(msg.low),
+        close=_array(msg.close),
+        volume=_optional_column(msg.volume),
+        amount=_optional_column(msg.amount),
+        timezone=timezone or None,
+        sampling=sampling_from_pb(sampling),
+        **extra,
+    )
+
+
+def series_from_pb(msg: pb.PredictRequest) -> SeriesInput:
+    future = _instants(msg.prediction_timestamps_ms, "prediction_timestamps")
+    return _history(
+        msg.history,
+        msg.series_id,
+        msg.timezone,
+        msg.sampling,
         prediction_timestamps=future if future.size else None,
         pred_len=msg.pred_len if msg.HasField("pred_len") else None,
-        timezone=msg.timezone or None,
-        sampling=sampling_from_pb(msg.sampling),
         return_paths=msg.return_paths,
+    )
+
+
+def _optional(msg: Any, name: str) -> int | None:
+    return int(getattr(msg, name)) if msg.HasField(name) else None
+
+
+def backtest_from_pb(msg: pb.BacktestRequest) -> BacktestInput:
+    """A BacktestRequest as the domain's; an unset horizon (0) is left for the plan to refuse."""
+    return BacktestInput(
+        series=_history(msg.history, msg.series_id, msg.timezone, msg.sampling),
+        horizon=msg.horizon or None,
+        context=_optional(msg, "context"),
+        origins=_optional(msg, "origins"),
+        origin_step=_optional(msg, "origin_step"),
+        return_forecasts=msg.return_forecasts,
     )
 
 
@@ -103,6 +133,57 @@ def forecast_to_pb(forecast: Forecast, model_version: str, tokenizer_version: st
     out.prob_close_up.extend(np.asarray(forecast.prob_close_up, dtype=np.float64).tolist())
     if forecast.paths is not None:
         out.paths.extend(candles_to_pb(forecast.timestamps, path) for path in forecast.paths)
+    return out
+
+
+def scores_to_pb(scores: Scores) -> pb.Scores:
+    out = pb.Scores(
+        mae=scores.mae,
+        rmse=scores.rmse,
+        mape=scores.mape,
+        mase=scores.mase,
+        direction_accuracy=scores.direction_accuracy,
+    )
+    for name in ("crps", "brier_up", "mae_skill", "rmse_skill", "crps_skill"):
+        value = getattr(scores, name)
+        if value is not None:
+            setattr(out, name, value)
+    for q, loss in scores.pinball:
+        out.pinball.add(q=q, loss=loss)
+    for level, fraction in scores.coverage:
+        out.coverage.add(level=level, coverage=fraction)
+    return out
+
+
+def forecaster_scores_to_pb(scores: ForecasterScores) -> pb.ForecasterScores:
+    return pb.ForecasterScores(
+        forecaster=scores.name,
+        overall=scores_to_pb(scores.overall),
+        by_step=[scores_to_pb(s) for s in scores.by_step],
+    )
+
+
+def backtest_to_pb(result: BacktestResult) -> pb.BacktestResponse:
+    out = pb.BacktestResponse(
+        series_id=result.series_id,
+        scores=[forecaster_scores_to_pb(s) for s in result.scores],
+        origins=np.asarray(result.origins, dtype=np.int64).tolist(),
+        origin_timestamps_ms=(np.asarray(result.origin_timestamps, dtype=np.int64) // NS_PER_MS).tolist(),
+        horizon=result.horizon,
+        context=result.context,
+        origin_step=result.origin_step,
+        sample_count=result.sample_count,
+        model_version=result.model_version,
+        tokenizer_version=result.tokenizer_version,
+    )
+    if result.seed is not None:
+        out.seed = result.seed
+    for origin, forecast in zip(result.origins.tolist(), result.forecasts, strict=False):
+        item = out.forecasts.add(
+            origin=int(origin), forecast=candles_to_pb(forecast.timestamps, forecast.mean)
+        )
+        for q in sorted(forecast.quantiles):
+            item.quantiles.add(q=q, values=candles_to_pb(forecast.timestamps, forecast.quantiles[q]))
     return out
 
 

@@ -90,7 +90,7 @@ class GrpcServer:
         self.servicer = KronosPredictorServicer(settings.max_request_bytes, metrics)
         self._factory = dataplane_factory or self._open
         self._server = grpc.aio.server(
-            interceptors=build_interceptors(gate), options=server_options(settings)
+            interceptors=build_interceptors(gate, settings.limits()), options=server_options(settings)
         )
         pb_grpc.add_KronosPredictorServicer_to_server(self.servicer, self._server)  # type: ignore[no-untyped-call]
         from grpc_health.v1 import health_pb2, health_pb2_grpc

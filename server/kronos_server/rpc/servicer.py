@@ -11,6 +11,7 @@ from grpc.aio import ServicerContext
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
+from kronos_server.backtest.types import BacktestInput
 from kronos_server.dataplane import Dataplane
 from kronos_server.errors import KronosError, UnavailableError
 from kronos_server.forecast.types import Forecast, SeriesInput
@@ -32,6 +33,18 @@ def _annotate(series: SeriesInput) -> None:
         if pred_len is None and series.prediction_timestamps is not None:
             pred_len = len(series.prediction_timestamps)
         state.log_fields.update(series_id=series.series_id, rows=len(series.close), pred_len=pred_len)
+
+
+def _annotate_backtest(backtest: BacktestInput) -> None:
+    """Rows, horizon, origins and series_id of a backtest, for its access-log line."""
+    state = call.current()
+    if state is not None:
+        state.log_fields.update(
+            series_id=backtest.series.series_id,
+            rows=len(backtest.series.close),
+            horizon=backtest.horizon,
+            origins=backtest.origins,
+        )
 
 
 class KronosPredictorServicer(pb_grpc.KronosPredictorServicer):
@@ -116,6 +129,19 @@ class KronosPredictorServicer(pb_grpc.KronosPredictorServicer):
         finally:
             if started is not None:
                 self._observe("PredictStream", [series], None)
+
+    async def Backtest(self, request: pb.BacktestRequest, context: ServicerContext) -> pb.BacktestResponse:
+        dp = self._dp()
+        backtest = convert.backtest_from_pb(request)
+        _annotate_backtest(backtest)
+        started = time.perf_counter()
+        try:
+            result = await dp.backtest(backtest, timeout=context.time_remaining(), request_id=_request_id())
+        except BaseException:
+            self._observe("Backtest", [backtest.series], None)
+            raise
+        self._observe("Backtest", [backtest.series], started)
+        return convert.backtest_to_pb(result)
 
     async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: ServicerContext) -> pb.ModelInfo:
         return convert.model_info_to_pb(self._dp().info(), self.max_request_bytes)

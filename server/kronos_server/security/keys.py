@@ -33,7 +33,7 @@ FILE_VERSION = 1
 DEFAULT_KEYS_FILE = Path(".kronos/api-keys.json")
 KEY_PREFIX = "ks_"
 # the short names of the kronos.v1 Predictor RPCs; a keys file naming others is refused
-RPC_METHODS = frozenset({"PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo"})
+RPC_METHODS = frozenset({"PredictSingle", "PredictBatch", "PredictStream", "GetModelInfo", "Backtest"})
 ALL_METHODS = "*"
 CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")

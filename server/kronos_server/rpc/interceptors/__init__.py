@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import grpc
 
+from kronos_server.forecast.limits import Limits
 from kronos_server.gate import Gate
 from kronos_server.rpc.interceptors.gate import GateInterceptor
 
 
-def build_interceptors(gate: Gate) -> list[grpc.aio.ServerInterceptor]:
-    return [GateInterceptor(gate)]
+def build_interceptors(gate: Gate, limits: Limits | None = None) -> list[grpc.aio.ServerInterceptor]:
+    """``limits``: the server's, by which a backtest's origins are charged to the caller."""
+    return [GateInterceptor(gate, limits)]

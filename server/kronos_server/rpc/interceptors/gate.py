@@ -15,7 +15,9 @@ from grpc.aio import ServicerContext
 from loguru import logger
 
 from kronos.v1 import predictor_pb2 as pb
+from kronos_server.backtest.origins import charged_origins
 from kronos_server.errors import InvalidInputError, KronosError
+from kronos_server.forecast.limits import Limits
 from kronos_server.gate import Call, Gate, Headers
 from kronos_server.observability.metrics import STATUS_BY_CODE
 from kronos_server.rpc.context import route_of
@@ -39,8 +41,22 @@ def code_name(context: ServicerContext) -> str:
     return str(grpc.StatusCode(code).name) if isinstance(code, tuple) else str(code)
 
 
-def describe(method: str, request: Any, context: ServicerContext, mtls: bool) -> Call:
-    """The gate's view of one call."""
+def backtest_units(request: pb.BacktestRequest, limits: Limits) -> int:
+    """A backtest's cost against the caller's rate limit: its origins, from its fields as sent."""
+    return charged_origins(
+        rows=len(request.history.timestamps_ms),
+        horizon=request.horizon or None,
+        context=request.context if request.HasField("context") else None,
+        origins=request.origins if request.HasField("origins") else None,
+        origin_step=request.origin_step if request.HasField("origin_step") else None,
+        limits=limits,
+    )
+
+
+def describe(
+    method: str, request: Any, context: ServicerContext, mtls: bool, limits: Limits | None = None
+) -> Call:
+    """The gate's view of one call (``limits``: to count a backtest's origins)."""
     route, short = route_of(method)
     decoded = not isinstance(request, Undecodable)
     call = Call(
@@ -52,6 +68,8 @@ def describe(method: str, request: Any, context: ServicerContext, mtls: bool) ->
         batch_items=len(request.items) if isinstance(request, pb.PredictBatchRequest) else None,
         time_remaining=context.time_remaining,
     )
+    if isinstance(request, pb.BacktestRequest) and limits is not None:
+        call.rate_units = backtest_units(request, limits)
 
     def answered(exc: BaseException) -> str | None:
         # an abort below the gate (the servicer's own): its code decides the outcome
@@ -65,8 +83,10 @@ def describe(method: str, request: Any, context: ServicerContext, mtls: bool) ->
 
 
 class GateInterceptor(ScopeInterceptor):
-    def __init__(self, gate: Gate):
+    def __init__(self, gate: Gate, limits: Limits | None = None):
+        """``limits``: the server's, by which a backtest's origins are counted (else it costs 1)."""
         self.gate = gate
+        self.limits = limits
 
     async def intercept_service(
         self,
@@ -82,7 +102,7 @@ class GateInterceptor(ScopeInterceptor):
 
     @asynccontextmanager
     async def scope(self, method: str, request: Any, context: ServicerContext) -> AsyncIterator[None]:
-        call = describe(method, request, context, self.gate.mtls)
+        call = describe(method, request, context, self.gate.mtls, self.limits)
         try:
             async with self.gate.scope(call):
                 await context.send_initial_metadata((("x-request-id", call.request_id),))
