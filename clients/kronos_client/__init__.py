@@ -6,6 +6,7 @@
 """
 
 from kronos_client.aio import AsyncKronosClient
+from kronos_client.backtest import BacktestResult, build_backtest_request
 from kronos_client.client import KronosClient
 from kronos_client.config import ClientConfig
 from kronos_client.errors import InvalidInputError, KronosClientError
@@ -14,6 +15,7 @@ from kronos_client.results import Columns, Forecast, ItemError, Step
 
 __all__ = [
     "AsyncKronosClient",
+    "BacktestResult",
     "ClientConfig",
     "Columns",
     "Forecast",
@@ -22,5 +24,6 @@ __all__ = [
     "KronosClient",
     "KronosClientError",
     "Step",
+    "build_backtest_request",
     "build_request",
 ]

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2_grpc
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_client import core
+from kronos_client.backtest import BacktestOptions, BacktestResult, build_backtest_request
 from kronos_client.channel import Rotation, aio_channel, open_channels
 from kronos_client.config import ClientConfig
 from kronos_client.core import BatchItem, ClientCore, PredictOptions
@@ -165,6 +166,31 @@ class AsyncKronosClient(ClientCore):
         """Each generated Step as soon as it exists, then the final Forecast (``async for``)."""
         request = build_request(timestamps, open, high, low, close, **options)
         return self.stream_request(request, timeout=timeout, request_id=request_id)
+
+    async def backtest_request(
+        self, request: pb.BacktestRequest, *, timeout: float | None = None, request_id: str | None = None
+    ) -> BacktestResult:
+        response, rid = await self.call("Backtest", request, timeout=timeout, request_id=request_id)
+        return BacktestResult.from_pb(response, request.timezone, rid)
+
+    async def backtest(
+        self,
+        timestamps: Any,
+        open: Column,
+        high: Column,
+        low: Column,
+        close: Column,
+        *,
+        horizon: int,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        **options: Unpack[BacktestOptions],
+    ) -> BacktestResult:
+        """Score the model on the series' own history: forecasts from many past origins at
+        once, compared with what followed, beside the naive, drift and volatility baselines
+        (see :func:`kronos_client.backtest.build_backtest_request` for the options)."""
+        request = build_backtest_request(timestamps, open, high, low, close, horizon=horizon, **options)
+        return await self.backtest_request(request, timeout=timeout, request_id=request_id)
 
     async def model_info(self, *, timeout: float | None = None) -> pb.ModelInfo:
         response, _ = await self.call("GetModelInfo", pb.GetModelInfoRequest(), timeout=timeout)

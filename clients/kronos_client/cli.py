@@ -1,4 +1,5 @@
-"""``kronos-client``: predict from a CSV, show model info, probe health, or load-test a server.
+"""``kronos-client``: predict from a CSV, backtest the model on one, show model info, probe
+health, or load-test a server.
 
 Credentials for predict/info come from --container and --key/--key-file, else from
 KRONOS_CLIENT_CONTAINER / KRONOS_CLIENT_KEY; the server from --target, else
@@ -24,6 +25,7 @@ from google.protobuf.json_format import MessageToDict
 
 from kronos_client import probe
 from kronos_client._version import __version__
+from kronos_client.backtest import BacktestResult, build_backtest_request
 from kronos_client.client import KronosClient
 from kronos_client.config import DEFAULT_TARGET, ENV_TARGET, ClientConfig, default_target
 from kronos_client.continuation import FREQ_HELP, continue_history, parse_freq
@@ -98,7 +100,7 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kronos-client", description=__doc__.replace("``", ""))
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{predict,info,health,loadtest}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{predict,backtest,info,health,loadtest}")
     pr = sub.add_parser("predict", help="forecast the series in a CSV file")
     _connection_flags(pr)
     pr.add_argument(
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "six fields ({field}_q{q}, e.g. close_q0.1) and prob_close_up",
     )
     pr.add_argument("--plot", help="also draw history, forecast and quantile band to this PNG")
+    _backtest_parser(sub)
     info = sub.add_parser("info", help="print the served model's ModelInfo as JSON")
     _connection_flags(info)
     sub.add_parser("health", help="grpc_health_probe-compatible check (see: health -h)", add_help=False)
@@ -144,6 +147,34 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_flags(lt)
     loadtest.add_arguments(lt)
     return p
+
+
+def _backtest_parser(sub: Any) -> None:
+    bt = sub.add_parser(
+        "backtest",
+        help="score the model on a CSV's own history, beside the naive, drift and volatility baselines",
+    )
+    _connection_flags(bt)
+    bt.add_argument("--csv", required=True, help="CSV of candles, as for predict: the whole history")
+    bt.add_argument("--horizon", type=int, required=True, help="steps forecast at each origin")
+    bt.add_argument("--context", type=int, help="candles seen before each origin (default: the server's)")
+    bt.add_argument("--origins", type=int, help="number of origins (default: as many as fit)")
+    bt.add_argument("--origin-step", type=int, help="rows between origins (default: the horizon)")
+    bt.add_argument("--tail", type=int, help="use only the last N rows of the CSV")
+    bt.add_argument("--sample-count", type=int, help="sample paths per origin (server default 8)")
+    bt.add_argument("--seed", type=int, help="origin o is sampled with seed + o: reproducible")
+    bt.add_argument("--temperature", type=float)
+    bt.add_argument("--top-k", type=int)
+    bt.add_argument("--top-p", type=float)
+    bt.add_argument("--quantiles", type=_floats, default=[], help="levels scored (default 0.05,...,0.95)")
+    bt.add_argument("--timezone", default="", help="IANA zone of the CSV's naive timestamps (default UTC)")
+    bt.add_argument("--series-id", default="")
+    bt.add_argument(
+        "--json", metavar="OUT", help="also write the whole result as JSON to OUT ('-': stdout only)"
+    )
+    bt.add_argument(
+        "--plot", metavar="FILE.png", help="fan charts of three origins and the MAE-by-step curves"
+    )
 
 
 def client_config(args: argparse.Namespace, env: Mapping[str, str]) -> ClientConfig:
@@ -255,6 +286,70 @@ def cmd_predict(args: argparse.Namespace, config: ClientConfig) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace, config: ClientConfig) -> int:
+    table = read_candles(args.csv, tail=args.tail)
+    timezone = args.timezone or series_offset(table.timestamps)
+    request = build_backtest_request(
+        table.timestamps,
+        *(table.columns[c] for c in ("open", "high", "low", "close")),
+        volume=table.columns.get("volume"),
+        amount=table.columns.get("amount"),
+        horizon=args.horizon,
+        context=args.context,
+        origins=args.origins,
+        origin_step=args.origin_step,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        sample_count=args.sample_count,
+        seed=args.seed,
+        quantiles=args.quantiles,
+        timezone=timezone,
+        series_id=args.series_id,
+        return_forecasts=bool(args.plot),  # the fans are drawn from the forecasts
+    )
+    with KronosClient(config) as client:
+        result = client.backtest_request(request)
+    body = json.dumps(result.to_dict(), indent=2) + "\n"
+    if args.json == "-":
+        sys.stdout.write(body)
+    else:
+        sys.stdout.write(result.table() + "\n")
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(body)
+    if args.plot:
+        out = _plot_backtest(args.plot, result, table.columns["close"])
+        sys.stderr.write(f"plot written to {out}\n")
+    return 0
+
+
+def _plot_backtest(path: str, result: BacktestResult, close: Any) -> Any:
+    from kronos_client.plot import Fan, plot_backtest, spread
+
+    fans = []
+    for i in spread(len(result.forecasts)):
+        forecast = result.forecasts[i]
+        low = min(forecast.quantiles, default=None)
+        high = max(forecast.quantiles, default=None)
+        fans.append(
+            Fan(
+                forecast.origin,
+                forecast.mean.close.tolist(),
+                forecast.quantiles[low].close.tolist() if low is not None and low != high else None,
+                forecast.quantiles[high].close.tolist() if high is not None and low != high else None,
+            )
+        )
+    levels = sorted(result.forecasts[0].quantiles) if result.forecasts else []
+    band = f"q{levels[0]:g}-q{levels[-1]:g}" if len(levels) > 1 else ""
+    title = (
+        f"backtest of {result.series_id or 'the series'}: {result.origins.size} origins, "
+        f"horizon {result.horizon}, {result.sample_count} paths ({result.model_version[:19]})"
+    )
+    curves = {name: s.curve("mae") for name, s in result.scores.items()}
+    return plot_backtest(path, close=list(close), fans=fans, curves=curves, title=title, band=band)
+
+
 def cmd_info(config: ClientConfig) -> int:
     with KronosClient(config) as client:
         info = client.model_info()
@@ -275,6 +370,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         config = client_config(args, env)
         if args.command == "predict":
             return cmd_predict(args, config)
+        if args.command == "backtest":
+            return cmd_backtest(args, config)
         return cmd_info(config)
     except KronosClientError as exc:
         where = f" (field {exc.field})" if exc.field else ""

@@ -62,6 +62,28 @@ def pack_sampling(target: pb.SamplingParams, values: Mapping[str, Any]) -> None:
             setattr(target, field.name, _scalar(field, value, path))
 
 
+def build_history(
+    timestamps: Iterable[Any],
+    open: Column,
+    high: Column,
+    low: Column,
+    close: Column,
+    *,
+    volume: Column | None = None,
+    amount: Column | None = None,
+    timezone: str = "",
+) -> pb.Candles:
+    """The history columns as a ``Candles`` message (naive timestamps read in ``timezone``)."""
+    history = pb.Candles(timestamps_ms=to_epoch_ms(timestamps, timezone, "history.timestamps_ms"))
+    for name, values in (("open", open), ("high", high), ("low", low), ("close", close)):
+        getattr(history, name).extend(_floats(values, f"history.{name}"))
+    if volume is not None:
+        history.volume.extend(_floats(volume, "history.volume"))
+    if amount is not None:
+        history.amount.extend(_floats(amount, "history.amount"))
+    return history
+
+
 def build_request(
     timestamps: Iterable[Any],
     open: Column,
@@ -87,13 +109,9 @@ def build_request(
     ``return_paths``: also answer the sample paths (at most the server's max_return_paths)."""
     if pred_len is None and prediction_timestamps is None:
         raise InvalidInputError("give pred_len or prediction_timestamps", field="pred_len")
-    history = pb.Candles(timestamps_ms=to_epoch_ms(timestamps, timezone, "history.timestamps_ms"))
-    for name, values in (("open", open), ("high", high), ("low", low), ("close", close)):
-        getattr(history, name).extend(_floats(values, f"history.{name}"))
-    if volume is not None:
-        history.volume.extend(_floats(volume, "history.volume"))
-    if amount is not None:
-        history.amount.extend(_floats(amount, "history.amount"))
+    history = build_history(
+        timestamps, open, high, low, close, volume=volume, amount=amount, timezone=timezone
+    )
     request = pb.PredictRequest(
         series_id=series_id, history=history, timezone=timezone, return_paths=bool(return_paths)
     )
