@@ -11,7 +11,7 @@ import pytest
 
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
 from kronos_bridge.backtest_json import FIELD_MAP, REQUEST_KEYS
-from kronos_bridge.schemas import BacktestRequestBody
+from kronos_bridge.schemas import BacktestRequestBody, BacktestResponseBody
 from tests.rest_bridge.conftest import Bridged, bridge
 from tests.rest_bridge.helpers import candles, poll
 from tests.rest_bridge.test_remote import standalone
@@ -48,6 +48,8 @@ def test_the_grpc_answer_in_json(bridged: Bridged) -> None:
         assert [c["coverage"] for c in ours["overall"]["coverage"]] == [
             c.coverage for c in theirs.overall.coverage
         ]
+    BacktestResponseBody.model_validate(answer)  # the documented response body, every key of it
+    assert set(answer) <= set(BacktestResponseBody.model_fields)
     naive = answer["scores"][1]["overall"]
     assert naive["brier_up"] is None and naive["pinball"] == [] and naive["mae_skill"] == 0.0
     poll(lambda: bridged.count("kronos_requests_total", route=PATH, status="success") >= 1)
@@ -58,6 +60,8 @@ def test_return_forecasts_in_predicts_rows(bridged: Bridged) -> None:
         PATH, json=backtest_body(origins=2, return_forecasts=True), headers=bridged.auth
     )
     forecasts = out.json()["forecasts"]
+    BacktestResponseBody.model_validate(out.json())
+    BacktestRequestBody.model_validate(backtest_body(origins=2, return_forecasts=True))
     stamps = candles(120)[1]
     assert [f["origin"] for f in forecasts] == [112, 116]
     for item in forecasts:
