@@ -24,6 +24,7 @@ whose field names :func:`relabel` translates into this request's vocabulary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -303,4 +304,8 @@ def forecast_to_response(forecast: Forecast, *, model_version: str, tokenizer_ve
 
 def _probabilities(values: np.ndarray) -> list[float | None]:
     """Fractions of the paths (k / S, float64) as JSON numbers; None where not finite."""
-    return [v if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
+    array = np.asarray(values, dtype=np.float64)
+    out: list[float | None] = array.tolist()
+    if not np.isfinite(array).all():  # never from the engine (fractions of paths); a remote's NaN
+        out = [v if math.isfinite(v) else None for v in array.tolist()]
+    return out
