@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -312,3 +313,26 @@ def test_request_is_not_mutated() -> None:
     before = copy.deepcopy(body)
     series_from_request(body)
     assert body == before
+
+
+def test_prob_close_up_and_paths_in_the_response() -> None:
+    forecast = make_forecast()
+    steps = len(forecast.timestamps)
+    probs = np.array([0.25, np.nan])  # a NaN: never from the engine; a remote answer might carry one
+    paths = np.stack([forecast.mean, forecast.mean * 2])
+    response = forecast_to_response(
+        dataclasses.replace(forecast, prob_close_up=probs, paths=paths),
+        model_version="m",
+        tokenizer_version="t",
+    )
+    assert response["prob_close_up"] == [0.25, None] and steps == 2
+    plain = forecast_to_response(
+        dataclasses.replace(forecast, prob_close_up=probs[:1]), model_version="m", tokenizer_version="t"
+    )
+    assert plain["prob_close_up"] == [0.25] and "paths" not in plain
+    assert [row["close"] for row in response["paths"][1]] == [
+        row["close"] * 2 for row in response["prediction"]
+    ]
+    assert [row["timestamp"] for row in response["paths"][0]] == [
+        row["timestamp"] for row in response["prediction"]
+    ]
