@@ -55,3 +55,14 @@ def test_the_knob_rows_are_the_recorded_ones() -> None:
         for callers, level in grpc_single(name).items():
             row = f"| `{setting}` | {callers} | {level['throughput']['calls_per_s']:.2f} |"
             assert row in DOC, row
+
+
+def test_the_backtest_figures_are_the_recorded_ones() -> None:
+    run = json.loads((RESULTS / "backtest-cpu.json").read_text())
+    section = DOC[DOC.index("## Backtest") :]
+    section = section[: section.index("\n## ", 1)]
+    for mode in ("backtest", "one at a time"):
+        wall = run[mode]["wall_s"]
+        assert f"{wall['min']:.2f} / {wall['median']:.2f} / {wall['max']:.2f}" in section, mode
+    assert f"**{run['ratio']:.2f}×**" in section
+    assert run["same_paths"] is True
