@@ -21,6 +21,7 @@ from kronos_server.backtest.scores import score_all
 from kronos_server.backtest.types import BacktestInput
 from kronos_server.dataplane import Dataplane
 from kronos_server.engine.engine import Engine, EngineConfig
+from kronos_server.engine.reference import ReferenceEngine
 from kronos_server.errors import DeadlineExceededError, InvalidInputError, OverloadedError
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.types import SamplingParams, SeriesInput
@@ -233,3 +234,21 @@ def test_a_group_estimated_far_past_its_deadline_is_refused_up_front(
         asyncio.run(plane.backtest(request(), timeout=30.0))  # within twice its deadline: runs
     finally:
         plane.engine.stop(grace=5)
+
+
+def test_the_reference_engine_runs_the_same_backtest(
+    bundle: ModelBundle, observed: tuple[Dataplane, StepRows]
+) -> None:
+    """KRONOS_ENGINE_MODE=recompute: one origin at a time, the same seeded paths and scores."""
+    batched, _ = observed
+    engine = ReferenceEngine(bundle, EngineConfig(max_queued_rows=512, max_batch_rows=64))
+    engine.start()
+    try:
+        reference = Dataplane(bundle, engine, LIMITS, 60.0)
+        req = request(origins=3, horizon=4)
+        got = asyncio.run(reference.backtest(req))
+        want = asyncio.run(batched.backtest(req))
+        assert got.scores == want.scores
+        assert engine.estimate_group([]).seconds == 0.0
+    finally:
+        engine.stop(grace=5)
