@@ -126,72 +126,39 @@ def scores_table(result: BacktestResult, timezone: str = "UTC") -> str:
     return "\n".join(lines)
 
 
-def _shown_origins(count: int, most: int) -> list[int]:
-    """Up to ``most`` origin positions spread over the run, the last included."""
-    if count <= most:
-        return list(range(count))
-    return sorted({int(np.rint(i)) for i in np.linspace(0, count - 1, most)})
-
-
 def plot(
-    result: BacktestResult,
-    series: SeriesInput,
-    path: str | Path,
-    *,
-    fan_origins: int = 3,
-    tail: int | None = None,
+    result: BacktestResult, series: SeriesInput, path: str | Path, *, fan_origins: int = 3
 ) -> Sequence[int]:
-    """A PNG: fan charts of a few origins (the context's tail, what happened, the model's
-    mean and its outer quantile band) over the error-by-horizon curves (MAE per step of the
-    model and the baselines). Needs ``result.forecasts``; returns the origins drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A PNG of ``result`` drawn by the client's :func:`kronos_client.plot.plot_backtest` (one
+    chart for both CLIs): fan charts of a few origins (the model's mean and its outer quantile
+    band beside what happened) over the MAE-by-step curves of the model and the baselines.
+    Needs ``result.forecasts``; returns the origins drawn (positions in ``result.origins``)."""
+    from kronos_client.plot import Fan, plot_backtest, spread
 
     if not result.forecasts:
         raise ValueError("plotting a backtest needs its forecasts (return_forecasts)")
-    shown = _shown_origins(len(result.forecasts), fan_origins)
-    tail = tail if tail is not None else min(result.context, 4 * result.horizon)
-    close = np.asarray(series.close, dtype=np.float64)
-    fig, axes = plt.subplots(len(shown) + 1, 1, figsize=(10, 3.2 * (len(shown) + 1)), squeeze=False)
+    shown = spread(len(result.forecasts), fan_origins)
     levels = result.quantiles
-    for ax, i in zip(axes[:-1, 0], shown, strict=True):
-        t = int(result.origins[i])
+    outer = (levels[0], levels[-1]) if len(levels) >= 2 else None
+    fans = []
+    for i in shown:
         forecast = result.forecasts[i]
-        before = np.arange(t - tail, t)
-        after = np.arange(t, t + result.horizon)
-        ax.plot(before, close[before], color="0.35", lw=1.2, label="history (context tail)")
-        ax.plot(after, close[after], color="black", lw=1.6, label="actual")
-        ax.plot(after, forecast.mean[:, 3], color="tab:blue", lw=1.6, label="model mean")
-        if levels and levels[0] in forecast.quantiles and levels[-1] in forecast.quantiles:
-            lo, hi = forecast.quantiles[levels[0]][:, 3], forecast.quantiles[levels[-1]][:, 3]
-            ax.fill_between(
-                after, lo, hi, color="tab:blue", alpha=0.2, label=f"model q{levels[0]:g}..q{levels[-1]:g}"
+        band = outer if outer is not None and all(q in forecast.quantiles for q in outer) else None
+        fans.append(
+            Fan(
+                origin=int(result.origins[i]),
+                mean=forecast.mean[:, 3].tolist(),
+                low=forecast.quantiles[band[0]][:, 3].tolist() if band else None,
+                high=forecast.quantiles[band[1]][:, 3].tolist() if band else None,
             )
-        ax.axvline(t - 0.5, color="0.6", ls=":", lw=1)
-        stamp = calendar.format_timestamps(result.origin_timestamps[[i]], series.timezone or "UTC")[0]
-        ax.set_title(f"origin {i} (row {t}, {stamp})", fontsize=10)
-        ax.set_ylabel("close")
-        ax.legend(fontsize=8, loc="best")
-    ax = axes[-1, 0]
-    steps = np.arange(1, result.horizon + 1)
-    styles = {"model": "-", "naive": "-", "drift": "-.", "volatility": "--"}  # naive = volatility's mean
-    for s in result.scores:
-        ax.plot(
-            steps,
-            [b.mae for b in s.by_step],
-            marker="o",
-            ms=3,
-            label=s.name,
-            lw=2 if s.name == "model" else 1.2,
-            ls=styles.get(s.name, "-"),
         )
-    ax.set_xlabel("horizon step")
-    ax.set_ylabel("MAE of the close")
-    ax.set_title(f"error by horizon over {result.origins.size} origins", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_backtest(
+        path,
+        close=np.asarray(series.close, dtype=np.float64).tolist(),
+        fans=fans,
+        curves={s.name: [b.mae for b in s.by_step] for s in result.scores},
+        title=f"Kronos backtest of {result.series_id}: {result.origins.size} origins",
+        band=f"model q{outer[0]:g}..q{outer[1]:g}" if outer else "",
+        context_shown=min(result.context, 4 * result.horizon),
+    )
     return shown
