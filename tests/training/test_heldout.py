@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from kronos_server.forecast import calendar
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.prepare import normalize
 from kronos_server.model.bundle import load_bundle
+from kronos_server.settings import Settings
 from kronos_server.training import heldout
 from kronos_server.training import run as train_run
 from kronos_server.training.bsq import tokenizer_loss
@@ -249,3 +251,18 @@ def test_card_states_the_heldout_backtest(tmp_path: Path, small_eval: HeldoutEva
         assert f"{ev.instrument.name}: model {ev.reversion.model:+.2f}" in card
         assert f"reconstruction close MAE / naive {ev.floor.mae_ratio:.3f}" in card
     assert "sp500.csv" in card and "NCSA" in card
+
+
+def test_server_sampling_defaults_are_the_shipped_cards_choice() -> None:
+    """Settings' default temperature / top_p / sample_count are what the shipped card's
+    held-out grid chose by CRPS (retraining must update both)."""
+    card = (train_run.DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text()
+    found = re.search(
+        r"Default sampling chosen by CRPS: \*\*T=([\d.]+), top_p=([\d.]+), (\d+) samples\*\*", card
+    )
+    assert found is not None, "the shipped card has no held-out backtest section"
+    settings = Settings.model_construct()  # the declared defaults, no environment
+    assert settings.default_temperature == pytest.approx(float(found[1]))
+    assert settings.default_top_p == pytest.approx(float(found[2]))
+    assert settings.default_sample_count == int(found[3])
+    assert settings.default_top_k == 0  # the grid's top_k
