@@ -158,6 +158,12 @@ class Dataplane:
             ticket.cancel()  # the caller went away: free the rows at the next step
             raise
 
+    async def warm_up(self, series: SeriesInput) -> Forecast:
+        """One forecast before serving, without the requests' deadline: a slow first pass (a
+        cold or busy machine) delays readiness rather than failing start-up."""
+        ticket = self.engine.submit(prepare(series, self.limits), timeout=None, request_id="warmup")
+        return await self._await(ticket, None)
+
     async def predict(
         self, series: SeriesInput, *, timeout: float | None = None, request_id: str | None = None
     ) -> Forecast:

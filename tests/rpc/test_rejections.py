@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kronos.v1 import predictor_pb2 as pb
 from kronos.v1 import predictor_pb2_grpc as pb_grpc
@@ -252,6 +253,21 @@ def test_inference_timeout_setting_applies(tmp_path: Path) -> None:
         assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert time.monotonic() - started < 3
         _wait_idle(running)
+    finally:
+        running.stop()
+
+
+def test_warm_up_is_not_bound_by_the_inference_timeout(tmp_path: Path) -> None:
+    # 1 ms: no forecast fits, the warm-up included; the server still becomes ready (its
+    # warm-up delays readiness, it does not fail start-up), and requests get the deadline
+    running = start_server(tmp_path, inference_timeout=0.001)
+    try:
+        assert running.server.dataplane is not None
+        health = health_pb2_grpc.HealthStub(grpc.insecure_channel(running.target))
+        answer = health.Check(health_pb2.HealthCheckRequest(service="kronos.v1.KronosPredictor"), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        err = _code(_stub(running).PredictSingle, request(64, 8, seed=1), metadata=running.auth_metadata)
+        assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         running.stop()
 

@@ -131,7 +131,7 @@ class GrpcServer:
         """Load the model, run one warm-up forecast, then report ready."""
         started = time.monotonic()
         dataplane = await asyncio.to_thread(self._factory, self.settings)
-        await dataplane.predict(warmup_series())  # counted by the engine metrics, not as a request
+        await dataplane.warm_up(warmup_series())  # counted by the engine metrics, not as a request
         self.servicer.dataplane = dataplane
         if not self._draining:
             await self.health.ready(True)
