@@ -125,7 +125,10 @@ def test_predict_credentials_from_the_environment_and_table_output(
     assert main(argv, env=env) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["timestamp", "open", "high", "low", "close", "volume", "amount"]
-    assert len(lines) == 5
+    assert len(lines) == 6  # the header, 4 steps, then P(close up) of each step
+    label, _, values = lines[5].partition(": ")
+    assert label == "P(close up)" and all(0 <= float(v) <= 1 for v in values.split())
+    assert len(values.split()) == 4
 
 
 def test_predict_without_credentials_fails_clearly(
