@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     )
     # the sampling defaults are the embedded model's best held-out CRPS (its MODEL_CARD.md grid)
     default_temperature: float = Field(
-        0.8, gt=0, description="Sampling temperature when a request gives none (> 0)"
+        0.6, gt=0, description="Sampling temperature when a request gives none (> 0)"
     )
     default_top_k: int = Field(
         0, ge=0, description="Top-k when a request gives none (0 = off; top-k > 0 disables top-p)"
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         0.9, gt=0, le=1, description="Nucleus top-p when a request gives none, in (0, 1]"
     )
     default_sample_count: int = Field(
-        16, ge=1, description="Samples averaged when a request gives none (capped at the maximum)"
+        32, ge=1, description="Samples averaged when a request gives none (capped at the maximum)"
     )
     # logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(

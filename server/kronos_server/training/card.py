@@ -244,6 +244,10 @@ def _verdict(r: TrainReport) -> str:
     )
 
 
+def _weights_mb(r: TrainReport) -> float:
+    return sum(p.stat().st_size for p in r.out_dir.rglob("*.safetensors")) / 1e6
+
+
 def render(r: TrainReport) -> str:
     d, tc, pc = r.data, r.tokenizer_config, r.predictor_config
     budget = r.tokenizer_settings.time_budget_s + r.predictor_settings.time_budget_s
@@ -299,6 +303,7 @@ def render(r: TrainReport) -> str:
         f"s1_bits {pc.s1_bits}, s2_bits {pc.s2_bits}, learn_te {str(pc.learn_te).lower()}, no dropout.",
         "* Serve it with max_context 512 (it was trained on windows of at most "
         f"{r.predictor_settings.max_len} rows; longer windows are untested extrapolation of RoPE).",
+        f"* Weights on disk: {_weights_mb(r):.2f} MB of safetensors (tokenizer + predictor).",
         "",
         "## Training",
         "",
@@ -306,7 +311,10 @@ def render(r: TrainReport) -> str:
         "reconstruction from the full code + MSE of the reconstruction from the s1 half only (through "
         "`post_quant_embed_pre`) + beta × commitment MSE + zeta × (gamma0 × mean per-row entropy − gamma × "
         "entropy of the batch-mean) of soft assignments of each group of group_size bits to its sign "
-        "patterns (inverse temperature 100), which keeps more codes in use.",
+        "patterns (inverse temperature 100), which keeps more codes in use. The two reconstruction "
+        "MSEs weight the columns open, high, low, close, volume, amount by "
+        f"{', '.join(f'{w:g}' for w in ds.recon_weights)} (rescaled to mean 1; the logged mse and "
+        "mse_s1 are unweighted).",
         "* Predictor: windows tokenised by the frozen tokenizer; teacher-forced next-token cross-entropy "
         "of s1 plus that of s2, the s2 head conditioned on the true next s1 with its inference "
         "semantics (raw `emb_s1` query, 4-head cross-attention over positions ≤ t).",

@@ -135,9 +135,9 @@ class Sampling:
 
 #: the sampling settings tried; the default is the one with the best mean CRPS skill
 SAMPLING_GRID: tuple[Sampling, ...] = (
-    *(Sampling(t, p, 16) for t in (0.8, 1.0, 1.2) for p in (0.9, 1.0)),
-    Sampling(1.0, 1.0, 8),
-    Sampling(1.0, 1.0, 32),
+    *(Sampling(t, p, 16) for t in (0.4, 0.6, 0.8, 1.0) for p in (0.7, 0.9, 1.0)),
+    Sampling(0.6, 0.9, 8),
+    Sampling(0.6, 0.9, 32),
 )
 
 
