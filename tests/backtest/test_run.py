@@ -22,6 +22,7 @@ from kronos_server.backtest.types import BacktestInput
 from kronos_server.dataplane import Dataplane
 from kronos_server.engine.engine import Engine, EngineConfig
 from kronos_server.engine.reference import ReferenceEngine
+from kronos_server.engine.stats import NullObserver
 from kronos_server.errors import DeadlineExceededError, InvalidInputError, OverloadedError
 from kronos_server.forecast.limits import Limits
 from kronos_server.forecast.types import SamplingParams, SeriesInput
@@ -34,7 +35,7 @@ MAX_CONTEXT = 64
 LIMITS = Limits(max_context=MAX_CONTEXT, max_backtest_origins=64)
 
 
-class StepRows:
+class StepRows(NullObserver):
     """An engine observer keeping the rows of every step."""
 
     def __init__(self) -> None:
@@ -44,21 +45,6 @@ class StepRows:
     def step(self, rows: int, seconds: float) -> None:
         with self.lock:
             self.rows.append(rows)
-
-    def prefill(self, rows: int, positions: int, seconds: float) -> None:
-        pass
-
-    def decode(self, rows: int, seconds: float) -> None:
-        pass
-
-    def slide(self, rows: int, seconds: float) -> None:
-        pass
-
-    def queue_wait(self, seconds: float) -> None:
-        pass
-
-    def rejected(self, reason: str) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
