@@ -55,6 +55,18 @@ CALLER_MISTAKES = frozenset(
 )
 
 
+def _sampling(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampling flags predict and backtest share, as build_request keywords."""
+    return {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "sample_count": args.sample_count,
+        "seed": args.seed,
+        "quantiles": args.quantiles,
+    }
+
+
 def exit_code(exc: KronosClientError) -> int:
     """2 when the server refused the call as the caller's mistake, else 1 (unavailable, internal, busy)."""
     if exc.code in CALLER_MISTAKES:
@@ -259,12 +271,7 @@ def cmd_predict(args: argparse.Namespace, config: ClientConfig) -> int:
         amount=table.columns.get("amount"),
         pred_len=args.pred_len,
         prediction_timestamps=future,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        sample_count=args.sample_count,
-        seed=args.seed,
-        quantiles=args.quantiles,
+        **_sampling(args),
         timezone=timezone,
         series_id=args.series_id,
         return_paths=args.return_paths,
@@ -298,12 +305,7 @@ def cmd_backtest(args: argparse.Namespace, config: ClientConfig) -> int:
         context=args.context,
         origins=args.origins,
         origin_step=args.origin_step,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        sample_count=args.sample_count,
-        seed=args.seed,
-        quantiles=args.quantiles,
+        **_sampling(args),
         timezone=timezone,
         series_id=args.series_id,
         return_forecasts=bool(args.plot),  # the fans are drawn from the forecasts
