@@ -136,6 +136,8 @@ async def run_backtest(
     prepared = prepare_origins(request, plan, limits)
     tickets = submit(prepared, timeout)
     forecasts = await await_all(tickets, timeout)
-    return result_of(
-        request, plan, forecasts, model_version=model_version, tokenizer_version=tokenizer_version
+    # scoring is numpy work of tens of ms for hundreds of origins: off the event loop, which
+    # keeps serving the other calls meanwhile
+    return await asyncio.to_thread(
+        result_of, request, plan, forecasts, model_version=model_version, tokenizer_version=tokenizer_version
     )
