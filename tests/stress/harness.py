@@ -330,7 +330,14 @@ def rest_call(
 ) -> tuple[int, dict[str, str], Any, float]:
     """POST on a kept-alive connection; (status, headers, JSON body, seconds)."""
     started = time.perf_counter()
-    conn.request("POST", ROUTES[route], body=payload, headers=headers)
+    try:
+        conn.request("POST", ROUTES[route], body=payload, headers=headers)
+    except (BrokenPipeError, ConnectionResetError):
+        # the server closed this kept-alive connection while it sat idle (uvicorn's keep-alive
+        # timeout, reachable on a loaded machine): the request was never sent; send it again on
+        # a fresh connection, as HTTP clients do with a stale connection
+        conn.close()
+        conn.request("POST", ROUTES[route], body=payload, headers=headers)
     response = conn.getresponse()
     raw = response.read()
     seconds = time.perf_counter() - started
